@@ -1,0 +1,13 @@
+# The Jarvis hub. Build: docker compose build; run: docker compose up -d
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY core core
+COPY mqtt mqtt
+COPY plugins plugins
+COPY web web
+RUN pip install --no-cache-dir . && useradd --system --home /data jarvis && mkdir -p /data && chown jarvis /data
+USER jarvis
+WORKDIR /data
+ENTRYPOINT ["jarvis"]
+CMD ["run", "-c", "/config/config.yaml"]

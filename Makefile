@@ -1,0 +1,38 @@
+# Two commands: `make demo` and `make test`. Everything else here is what they need.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: demo test lint bench system-deps clean
+
+demo: $(STAMP)
+	@.ci/system-deps.sh demo || echo "note: mosquitto not installed; the demo uses its embedded broker"
+	$(BIN)/jarvis demo $(ARGS)
+
+test: $(STAMP)
+	.ci/system-deps.sh test
+	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; fi; exit $$status
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy core mqtt plugins web
+
+bench: $(STAMP)
+	$(BIN)/pip install -q '.[bench]'
+	$(BIN)/python bench/bench_publisher.py
+	$(BIN)/python bench/bench_startup.py
+	$(BIN)/python bench/bench_proxmox.py
+
+$(STAMP):
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { .ci/system-deps.sh venv && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+system-deps:
+	.ci/system-deps.sh test
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

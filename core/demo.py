@@ -1,0 +1,107 @@
+"""``jarvis demo``: a private broker, a simulated cluster, the hub and the dashboard, locally."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import sys
+from typing import Any
+
+from jarvis.core.config import parse_config
+from jarvis.core.runner import running_services, stop_event
+
+log = logging.getLogger("jarvis.demo")
+DEFAULT_PORTS = {"mqtt_port": 1883, "ws_port": 9001, "http_port": 8080}
+
+
+class PortBusy(Exception):
+    """An explicitly requested port is taken."""
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Return True when nothing listens on ``host:port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def choose_port(name: str, requested: int, argv: list[str]) -> int:
+    """Keep a free port; a busy default becomes 0 (free), a busy explicit one is an error."""
+    if requested == 0 or port_free(requested):
+        return requested
+    flag = "--" + name.replace("_", "-")
+    if any(a == flag or a.startswith(flag + "=") for a in argv):
+        raise PortBusy(f"{flag} {requested}: the port is in use; pick another or pass {flag} 0 for a free one")
+    log.warning("port %s is in use (another broker or dashboard?): using a free port instead", requested)
+    return 0
+
+
+def demo_config(ns: argparse.Namespace, broker: Any, sim: Any, http_port: int) -> dict[str, Any]:
+    """Build the demo's config: anonymous loopback broker, the simulator as the cluster."""
+    embedded = not hasattr(broker, "pid")
+    return {
+        "mqtt": {
+            "host": "127.0.0.1",
+            "port": broker.port,
+            "base_topic": ns.base_topic,
+            "protocol": "3.1.1" if embedded else "auto",
+            "health_interval_s": 60,
+        },
+        "web": {"host": "127.0.0.1", "port": http_port, "mqtt_ws_url": f"ws://127.0.0.1:{broker.ws_port}"},
+        "safety": {"autonomy": "notify", "protected": {"guests": [], "nodes": []}},
+        "plugins": {
+            "proxmox": {
+                "endpoints": [sim.url],
+                "token_id": sim.token_id,
+                "token_secret": sim.token_secret,
+                "ca_file": sim.ca_file,
+                "intervals": {"fast_s": 5, "node_s": 15, "storage_s": 60},
+            },
+            "network": {"hosts": {"localhost": {"address": "127.0.0.1"}}},
+        },
+    }
+
+
+async def run_demo(ns: argparse.Namespace) -> int:
+    """Run the demo until Ctrl-C or SIGTERM; return the exit status."""
+    from jarvis.mqtt.broker import start_demo_broker
+    from jarvis.plugins.proxmox.sim.server import start_simulator
+
+    argv = sys.argv[1:]
+    try:
+        ports = {name: choose_port(name, getattr(ns, name), argv) for name in DEFAULT_PORTS}
+    except PortBusy as error:
+        print(f"jarvis demo: {error}", file=sys.stderr)
+        return 2
+    stopping = stop_event()
+    broker = await start_demo_broker(ports["mqtt_port"], ports["ws_port"])
+    sim = None
+    try:
+        sim = await start_simulator(nodes=ns.nodes, guests=ns.guests, seed=ns.seed)
+        config = parse_config(demo_config(ns, broker, sim, ports["http_port"]))
+        async with running_services(config) as (_hub, bridge, server):
+            await bridge.wait_connected(10)
+            base = ns.base_topic
+            print(
+                "\nJarvis demo is running (Ctrl-C to stop)\n"
+                f"  MQTT broker   mqtt://127.0.0.1:{broker.port}  (anonymous, loopback only)\n"
+                f"  websockets    ws://127.0.0.1:{broker.ws_port}\n"
+                f"  dashboard     {server.url if server else 'disabled'}\n"
+                f"  PVE simulator {sim.url}  ({ns.nodes} nodes, {ns.guests} guests)\n\n"
+                f"  try: mosquitto_sub -p {broker.port} -t '{base}/#' -v\n"
+                f"       mosquitto_rr -p {broker.port} -t {base}/bridge/request/tool/proxmox.cluster_status "
+                f"-e {base}/reply/demo -m '{{}}'\n",
+                flush=True,
+            )
+            await stopping.wait()
+            log.info("stopping the demo")
+    finally:
+        if sim is not None:
+            await sim.stop()
+        await broker.aclose()
+    return 0

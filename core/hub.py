@@ -1,0 +1,302 @@
+"""The hub: loads plugins, runs their sources, owns state, events and the tool pipeline.
+
+It knows nothing of MQTT; ``jarvis.mqtt`` attaches to it (``state.subscribe`` and
+``events_subscribe``) and calls ``call_tool`` / ``handle_command``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import psutil
+from jarvis.core import __version__
+from jarvis.core.api import Command, Event, PluginContext, Source, ToolError
+from jarvis.core.config import Config, ConfigError, validate_plugin_block
+from jarvis.core.plugins import call_each, load_plugins
+from jarvis.core.sources import SourceRunner
+from jarvis.core.state import StateStore
+from jarvis.core.tools import Pipeline, Reply, error
+
+log = logging.getLogger("jarvis.hub")
+EventListener = Callable[[Event], None]
+
+
+class Hub:
+    """A running Jarvis: plugins, sources, state, tools and events."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        plugins: Iterable[str] | None = None,
+        entrypoints: bool = True,
+        extra_plugins: dict[str, Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.state = StateStore()
+        self.pipeline = Pipeline(self)
+        self.autonomy: str = config.safety.autonomy
+        self.contexts: dict[str, PluginContext] = {}
+        self.runners: list[SourceRunner] = []
+        self.commands: dict[tuple[str, str], tuple[str, Command]] = {}
+        self.discovery: dict[str, list[Callable[..., Any]]] = {}
+        self.providers: dict[str, dict[str, Any]] = {}
+        self.playbooks: dict[str, Any] = {}
+        self.web_routes: list[Any] = []
+        self.health_extras: list[Callable[[], dict[str, Any]]] = []
+        self._event_listeners: list[EventListener] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._background: set[asyncio.Task[Any]] = set()
+        self._started_at = time.time()
+        loaded = load_plugins(plugins, entrypoints=entrypoints, extra=extra_plugins)
+        self.pm = loaded.pm
+        self.versions = loaded.versions
+        self.load_failures = loaded.failed
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, *, run_sources: bool = True) -> None:
+        """Validate plugin config, start every plugin and its sources; failures are isolated.
+
+        ``on_start`` runs before the ``register_*`` hooks, so a plugin may build its clients
+        first; a plugin whose ``on_start`` fails registers nothing and is marked ``failed``.
+        """
+        self.validate_config()
+        ctx_args = lambda name: {"ctx": self.contexts[name]}  # noqa: E731
+        for name, exc in (await call_each(self.pm, "on_start", ctx_args, only=self.contexts)).items():
+            if exc is not None:
+                self._fail(name, f"start failed: {type(exc).__name__}: {exc}")
+        await self._collect_registrations()
+        if run_sources:
+            for runner in self.runners:
+                runner.start()
+            self._spawn(self._housekeeping(), "housekeeping")
+        self.publish_info()
+        log.info("hub started with plugins: %s", ", ".join(self.contexts) or "none")
+
+    def validate_config(self) -> None:
+        """Validate every enabled plugin's block; raise ConfigError listing each bad key."""
+        if self.contexts:
+            return
+        self._check_plugin_names()
+        models: dict[str, Any] = {}
+        for impl in self.pm.hook.register_config.get_hookimpls():
+            name = self.pm.get_name(impl.plugin) or "?"
+            impl.function(register=lambda model, name=name: models.__setitem__(name, model))
+        problems: list[str] = []
+        contexts: dict[str, PluginContext] = {}
+        for name in (n for n in self.versions if self.config.plugin_enabled(n)):
+            try:
+                cfg = validate_plugin_block(models.get(name), name, self.config.plugin_block(name))
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+                continue
+            contexts[name] = PluginContext(
+                name=name, hub=self, config=cfg, log=logging.getLogger(f"jarvis.plugins.{name}")
+            )
+        if problems:
+            raise ConfigError(problems)
+        self.contexts = contexts
+
+    async def stop(self) -> None:
+        """Stop sources, then every plugin in reverse order."""
+        for runner in self.runners:
+            await runner.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        live = [n for n, c in self.contexts.items() if c.status != "failed"]
+        for name in reversed(live):
+            outcome = await call_each(self.pm, "on_stop", lambda n: {"ctx": self.contexts[n]}, only=[name])
+            if outcome.get(name) is not None:
+                log.warning("plugin %s failed to stop cleanly: %s", name, outcome[name])
+
+    def _check_plugin_names(self) -> None:
+        unknown = [n for n in self.config.plugins if n not in self.versions and n not in self.load_failures]
+        if unknown:
+            installed = ", ".join(sorted(self.versions)) or "none"
+            raise ConfigError([
+                f"plugins.{n}: no plugin named {n!r} is loaded (installed: {installed}); "
+                f"install it or remove the block" for n in unknown
+            ])
+
+    def _fail(self, name: str, reason: str) -> None:
+        log.error("plugin %s failed: %s", name, reason)
+        self.contexts[name].set_status("failed", reason)
+
+    async def _collect_registrations(self) -> None:
+        live = [n for n, c in self.contexts.items() if c.status != "failed"]
+
+        def args(name: str, register: Callable[..., Any]) -> dict[str, Any]:
+            return {"register": register, "ctx": self.contexts[name]}
+
+        def source_register(name: str) -> Callable[[Source], None]:
+            def register(source: Source) -> None:
+                if not isinstance(source, Source) or source.interval_s <= 0:
+                    raise ValueError(f"plugin {name!r}: register() needs a Source with interval_s > 0")
+                self.runners.append(SourceRunner(self.contexts[name], source, self.state))
+            return register
+
+        def command_register(name: str) -> Callable[[Command], None]:
+            def register(command: Command) -> None:
+                key = (command.kind, command.verb)
+                if key in self.commands:
+                    raise ValueError(f"plugin {name!r}: command {key} already registered by {self.commands[key][0]!r}")
+                self.commands[key] = (name, command)
+            return register
+
+        def named_register(kind: str) -> Callable[[str], Callable[..., None]]:
+            return lambda name: lambda key, value: self.providers.setdefault(kind, {}).__setitem__(key, value)
+
+        hooks: dict[str, Callable[[str], Callable[..., Any]]] = {
+            "register_tools": self.pipeline.registry.register_for,
+            "register_sources": source_register,
+            "register_commands": command_register,
+            "register_discovery": lambda name: lambda kind, build: self.discovery.setdefault(kind, []).append(build),
+            "register_llm_backends": named_register("llm"),
+            "register_memory_stores": named_register("memory"),
+            "register_playbooks": lambda name: lambda playbook: self.playbooks.__setitem__(playbook.name, playbook),
+            "register_web_routes": lambda name: self.web_routes.append,
+        }
+        for hook, make in hooks.items():
+            outcome = await call_each(self.pm, hook, lambda n, make=make: args(n, make(n)), only=live)
+            for name, exc in outcome.items():
+                if exc is not None:
+                    self._fail(name, f"{hook} failed: {type(exc).__name__}: {exc}")
+
+    # -- running -----------------------------------------------------------------------------
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=name))
+
+    async def _housekeeping(self) -> None:
+        interval = self.config.mqtt.health_interval_s
+        last_health = 0.0
+        while True:
+            self.pipeline.expire_confirmations()
+            if time.monotonic() - last_health >= interval:
+                last_health = time.monotonic()
+                self.state.put("hub", ("bridge", "health"), self.health())
+            await asyncio.sleep(min(1.0, interval))
+
+    async def refresh(self) -> dict[str, bool]:
+        """Poll every source once now; return owner -> success."""
+        runners = [r for r in self.runners if r.ctx.status != "failed"]
+        results = await asyncio.gather(*(r.run_once() for r in runners))
+        self.state.put("hub", ("bridge", "health"), self.health())
+        return {r.owner: ok for r, ok in zip(runners, results, strict=True)}
+
+    def wake_sources(self, plugin: str) -> None:
+        """Ask one plugin's sources to poll again soon (after an action changed something)."""
+        for runner in self.runners:
+            if runner.ctx.name == plugin:
+                runner.wake()
+
+    async def call_tool(self, name: Any, args: Any, source: str, *, confirmed: bool = False) -> Reply:
+        """Run a tool through the full pipeline and return the contract reply."""
+        return await self.pipeline.call(name, args, source, confirmed=confirmed)
+
+    async def handle_command(self, kind: str, ids: tuple[str, ...], verb: str, payload: Any, source: str) -> Reply:
+        """Map a command on a thing (``guest/100/action``) to its tool and run it."""
+        entry = self.commands.get((kind, verb))
+        if entry is None:
+            return error("unknown_command", f"no command {kind}/<id>/{verb} is registered")
+        plugin, command = entry
+        if len(ids) != command.ids:
+            return error("invalid_topic", f"{kind}/.../{verb} takes {command.ids} id segment(s), got {len(ids)}")
+        try:
+            tool, args = command.to_call(ids, payload)
+        except ToolError as exc:
+            return error(exc.code, exc.message)
+        except (ValueError, TypeError) as exc:
+            return error("invalid_args", str(exc))
+        return await self.call_tool(self.pipeline.registry.resolve(tool, plugin), args, source)
+
+    async def set_autonomy(self, mode: Any) -> Reply:
+        """Set the autonomy mode (``off`` is the kill switch for automated writes)."""
+        if mode not in ("off", "notify", "act"):
+            return error("invalid_args", 'autonomy mode must be "off", "notify" or "act"')
+        self.autonomy = mode
+        self.state.put("hub", ("bridge", "autonomy"), {"mode": mode})
+        self.emit(Event(type="status", severity="warning" if mode == "off" else "info",
+                        summary=f"autonomy set to {mode}", details={"mode": mode}))
+        return {"status": "ok", "data": {"mode": mode}}
+
+    # -- events ------------------------------------------------------------------------------
+
+    def events_subscribe(self, listener: EventListener) -> Callable[[], None]:
+        """Hear every event; returns an unsubscribe function."""
+        self._event_listeners.append(listener)
+        return lambda: self._event_listeners.remove(listener)
+
+    def emit(self, event: Event) -> None:
+        """Publish an event to listeners and to every plugin's ``on_event``."""
+        for listener in list(self._event_listeners):
+            listener(event)
+        if self.pm.hook.on_event.get_hookimpls():
+            task = asyncio.get_running_loop().create_task(self._deliver(event))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _deliver(self, event: Event) -> None:
+        live = [n for n, c in self.contexts.items() if c.status != "failed"]
+        outcome = await call_each(self.pm, "on_event", lambda n: {"event": event, "ctx": self.contexts[n]}, only=live)
+        for name, exc in outcome.items():
+            if exc is not None:
+                log.warning("plugin %s on_event failed: %s", name, exc)
+
+    # -- reporting ---------------------------------------------------------------------------
+
+    def plugin_statuses(self) -> dict[str, dict[str, Any]]:
+        """Return name -> {status, reason, version} for every plugin, loaded or not."""
+        result: dict[str, dict[str, Any]] = {}
+        for name, version in self.versions.items():
+            ctx = self.contexts.get(name)
+            if ctx is None:
+                result[name] = {"version": version, "status": "disabled", "reason": "enabled: false in config"}
+                continue
+            status, reason = ctx.effective_status()
+            result[name] = {"version": version, "status": status, "reason": reason}
+        for name, reason in self.load_failures.items():
+            result[name] = {"version": None, "status": "failed", "reason": reason}
+        return result
+
+    def info(self) -> dict[str, Any]:
+        """Return the payload of ``bridge/info``."""
+        registry = self.pipeline.registry
+        return {
+            "version": __version__,
+            "plugins": [{"name": n, **s} for n, s in self.plugin_statuses().items()],
+            "tools": [registry.describe(name) for name in sorted(registry.tools)],
+            "commands": sorted(f"{k}/{'+/' * c.ids}{v}" for (k, v), (_p, c) in self.commands.items()),
+            "autonomy": self.autonomy,
+            "discovery_prefix": self.config.hub.discovery_prefix,
+            "base_topic": self.config.mqtt.base_topic,
+        }
+
+    def publish_info(self) -> None:
+        """Put ``bridge/info`` and ``bridge/autonomy`` into the state store."""
+        self.state.put("hub", ("bridge", "info"), self.info())
+        self.state.put("hub", ("bridge", "autonomy"), {"mode": self.autonomy})
+        self.state.put("hub", ("bridge", "health"), self.health())
+
+    def health(self) -> dict[str, Any]:
+        """Return the payload of ``bridge/health``."""
+        process = psutil.Process(os.getpid())
+        sources = {r.owner: dict(r.metrics) for r in self.runners}
+        health: dict[str, Any] = {
+            "uptime_s": round(time.time() - self._started_at),
+            "rss_bytes": process.memory_info().rss,
+            "entities": len(self.state),
+            "pending_confirmations": len(self.pipeline.confirmations),
+            "plugins": {n: {"status": s["status"], "reason": s["reason"]} for n, s in self.plugin_statuses().items()},
+            "sources": sources,
+        }
+        for extra in self.health_extras:
+            health.update(extra())
+        return health

@@ -1,0 +1,95 @@
+"""Safety rules: protected resources, rate limits and pending confirmations."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from jarvis.core.api import Target
+from jarvis.core.config import SafetyConfig
+
+
+def is_protected(
+    safety: SafetyConfig, target: Target | None, guest_names: Mapping[str, str]
+) -> bool:
+    """Return True when config protects ``target`` (guests by vmid or by name)."""
+    if target is None:
+        return False
+    protected = safety.protected
+    if target.kind == "guest":
+        wanted = {str(g) for g in protected.guests}
+        return target.id in wanted or guest_names.get(target.id) in wanted
+    if target.kind == "node":
+        return target.id in protected.nodes
+    if target.kind == "docker":
+        return target.id in protected.containers
+    if target.kind == "host":
+        return target.id in protected.hosts
+    return False
+
+
+class RateLimiter:
+    """Sliding one-minute windows per tool and per (tool, target)."""
+
+    def __init__(self, per_tool: int, per_target: int, window_s: float = 60.0) -> None:
+        self.per_tool = per_tool
+        self.per_target = per_target
+        self.window_s = window_s
+        self._calls: dict[tuple[str, ...], deque[float]] = {}
+
+    def check(self, tool: str, target: Target | None) -> str | None:
+        """Record a call; return why it is refused, or None when allowed."""
+        now = time.monotonic()
+        keys: list[tuple[tuple[str, ...], int]] = [((tool,), self.per_tool)]
+        if target is not None:
+            keys.append(((tool, target.kind, target.id), self.per_target))
+        for key, limit in keys:
+            window = self._calls.setdefault(key, deque())
+            while window and now - window[0] > self.window_s:
+                window.popleft()
+            if len(window) >= limit:
+                scope = "per target" if len(key) > 1 else "per tool"
+                return f"{tool}: more than {limit} calls a minute ({scope}); try again shortly"
+        for key, _limit in keys:
+            self._calls[key].append(now)
+        return None
+
+
+@dataclass(slots=True)
+class Confirmation:
+    """A dangerous call waiting for a human's approval."""
+
+    tool: str
+    args: dict[str, Any]
+    risk: str
+    reason: str
+    requested_by: str
+    ttl_s: float
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+    created: float = field(default_factory=time.monotonic)
+    expires_at: str = ""
+
+    def __post_init__(self) -> None:
+        expires = datetime.now(UTC) + timedelta(seconds=self.ttl_s)
+        self.expires_at = expires.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+    def expired(self) -> bool:
+        """Return True once the confirmation's time is up."""
+        return time.monotonic() - self.created > self.ttl_s
+
+    def public(self) -> dict[str, Any]:
+        """Return the retained payload of ``<base>/confirm/<id>``."""
+        return {
+            "id": self.id,
+            "tool": self.tool,
+            "args": self.args,
+            "risk": self.risk,
+            "reason": self.reason,
+            "requested_by": self.requested_by,
+            "expires_at": self.expires_at,
+        }

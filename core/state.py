@@ -1,0 +1,83 @@
+"""The hub's state store: typed entities by key, owned by the source that produced them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jarvis.core.api import Entity, Snapshot
+
+Key = tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entity that appeared, changed (``data``) or vanished (``data`` is None)."""
+
+    key: Key
+    data: Mapping[str, Any] | None
+
+
+Listener = Callable[[list[Change]], None]
+
+
+class StateStore:
+    """Current state of every entity; listeners hear only real changes."""
+
+    def __init__(self) -> None:
+        self._data: dict[Key, Mapping[str, Any]] = {}
+        self._owned: dict[str, set[Key]] = {}
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(changes)`` after every update; returns an unsubscribe function."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def apply(self, owner: str, snapshot: Snapshot) -> list[Change]:
+        """Merge a source's snapshot; a complete one clears what the owner no longer lists."""
+        changes: list[Change] = []
+        seen: set[Key] = set()
+        owned = self._owned.setdefault(owner, set())
+        for entity in snapshot.entities:
+            seen.add(entity.key)
+            if self._data.get(entity.key) != entity.data:
+                self._data[entity.key] = entity.data
+                changes.append(Change(entity.key, entity.data))
+        if snapshot.complete:
+            for key in owned - seen:
+                if self._data.pop(key, None) is not None:
+                    changes.append(Change(key, None))
+            self._owned[owner] = seen
+        else:
+            owned |= seen
+        self._notify(changes)
+        return changes
+
+    def put(self, owner: str, key: Key, data: Mapping[str, Any]) -> None:
+        """Set one entity outside any poll (bridge info, confirmations...)."""
+        self.apply(owner, Snapshot([Entity(key, data)], complete=False))
+
+    def remove(self, owner: str, key: Key) -> None:
+        """Clear one entity."""
+        self._owned.get(owner, set()).discard(key)
+        if self._data.pop(key, None) is not None:
+            self._notify([Change(key, None)])
+
+    def get(self, key: Key) -> Mapping[str, Any] | None:
+        """Return one entity's data, or None."""
+        return self._data.get(key)
+
+    def items(self, prefix: Key = ()) -> dict[Key, Mapping[str, Any]]:
+        """Return every entity whose key starts with ``prefix``."""
+        n = len(prefix)
+        return {k: v for k, v in self._data.items() if k[:n] == prefix}
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def _notify(self, changes: list[Change]) -> None:
+        if changes:
+            for listener in list(self._listeners):
+                listener(changes)

@@ -1,0 +1,256 @@
+"""The tool pipeline every action goes through, whoever asks.
+
+validate -> risk check (protection, autonomy, confirmation) -> rate limit -> execute with a
+timeout -> publish an ``action`` event (memory stores record it through ``on_event``) -> reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from jarvis.core.api import HUMAN_SOURCES, Event, Risk, Target, Tool, ToolCall, ToolError
+from jarvis.core.redact import redact, redact_value
+from jarvis.core.safety import Confirmation, RateLimiter, is_protected
+from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    from jarvis.core.hub import Hub
+
+log = logging.getLogger("jarvis.tools")
+TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+SOURCES = frozenset({"mqtt", "cli", "llm", "monitor", "web"})
+Reply = dict[str, Any]
+
+
+def ok(data: Any) -> Reply:
+    """Build a success reply."""
+    return {"status": "ok", "data": data}
+
+
+def error(code: str, message: str) -> Reply:
+    """Build an error reply."""
+    return {"status": "error", "error": {"code": code, "message": redact(message)}}
+
+
+class ToolRegistry:
+    """Tools by full name (``plugin.tool``), attributed to the plugin that registered them."""
+
+    def __init__(self) -> None:
+        self.tools: dict[str, Tool] = {}
+        self.owner: dict[str, str] = {}
+
+    def register_for(self, plugin: str) -> Callable[[Tool], str]:
+        """Return the ``register`` callback handed to one plugin's ``register_tools``."""
+
+        def register(tool: Tool) -> str:
+            if not isinstance(tool, Tool):
+                raise TypeError(f"plugin {plugin!r} registered {tool!r}, not a jarvis.core.Tool")
+            short = tool.name.removeprefix(f"{plugin}.")
+            if not TOOL_NAME.match(short):
+                raise ValueError(f"plugin {plugin!r}: tool name {tool.name!r} must match {TOOL_NAME.pattern}")
+            if not tool.description.strip():
+                raise ValueError(f"plugin {plugin!r}: tool {short!r} needs a description")
+            full = f"{plugin}.{short}"
+            if full in self.tools:
+                raise ValueError(f"plugin {plugin!r} registered tool {full!r} twice")
+            self.tools[full] = tool
+            self.owner[full] = plugin
+            return full
+
+        return register
+
+    def resolve(self, name: str, plugin: str | None = None) -> str:
+        """Return the full name for ``name`` (a short name is looked up in ``plugin``)."""
+        if name in self.tools or plugin is None:
+            return name
+        return f"{plugin}.{name}"
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """Return what LLMs and ``bridge/info`` see of one tool."""
+        tool = self.tools[name]
+        return {
+            "name": name,
+            "plugin": self.owner[name],
+            "risk": tool.risk.value,
+            "description": tool.description,
+            "disruptive": tool.disruptive,
+            "args_schema": tool.args.model_json_schema(),
+        }
+
+
+class Pipeline:
+    """Runs tool calls with the safety rules of the hub's config."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.registry = ToolRegistry()
+        self.confirmations: dict[str, Confirmation] = {}
+        limits = hub.config.safety.rate_limit
+        self.limiter = RateLimiter(limits.per_tool_per_min, limits.per_target_per_min)
+
+    async def call(
+        self, name: str, args: Any, source: str, *, confirmed: bool = False
+    ) -> Reply:
+        """Run one tool call through every step and return the contract reply."""
+        if source not in SOURCES:
+            return error("invalid_source", f"unknown source {source!r}")
+        tool = self.registry.tools.get(name) if isinstance(name, str) else None
+        if tool is None:
+            known = ", ".join(sorted(self.registry.tools)[:20]) or "none"
+            return error("unknown_tool", f"no tool named {str(name)[:80]!r} (known: {known})")
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            return error("invalid_args", f"{name}: args must be a JSON object, got {type(args).__name__}")
+        try:
+            parsed = tool.args.model_validate(args)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'args'}: {e['msg']}" for e in exc.errors()
+            )
+            return error("invalid_args", f"{name}: {problems}")
+        clean = parsed.model_dump(mode="json")
+        try:
+            risk = tool.risk_for(parsed) if tool.risk_for else tool.risk
+            target = tool.target(parsed) if tool.target else None
+        except ToolError as exc:
+            return error(exc.code, exc.message)
+        refusal = self._refusal(name, tool, risk, target, source, confirmed)
+        if refusal is not None:
+            return refusal
+        if not confirmed and self._needs_confirmation(name, tool, risk, target, source):
+            return self._ask_confirmation(name, clean, risk, target, source)
+        if risk is not Risk.READ:
+            limited = self.limiter.check(name, target)
+            if limited:
+                return error("rate_limited", limited)
+        return await self._execute(name, tool, parsed, clean, risk, source)
+
+    def _protected(self, target: Target | None) -> bool:
+        names = {key[1]: str(data.get("name")) for key, data in self.hub.state.items(("guest",)).items()}
+        return is_protected(self.hub.config.safety, target, names)
+
+    def _refusal(
+        self, name: str, tool: Tool, risk: Risk, target: Target | None, source: str, confirmed: bool
+    ) -> Reply | None:
+        automated = source not in HUMAN_SOURCES
+        if tool.disruptive and self._protected(target) and automated:
+            return error(
+                "protected",
+                f"{name}: {target.kind} {target.id} is protected; only a confirmed human request may "  # type: ignore[union-attr]
+                f"stop, reboot or reset it",
+            )
+        mode = self.hub.autonomy
+        if automated and risk is not Risk.READ:
+            if mode == "off":
+                return error("autonomy_off", f"{name}: autonomy is off; automated writes are stopped")
+            if source == "monitor" and mode != "act":
+                return error("autonomy_notify", f"{name}: autonomy is {mode!r}; the monitor only notifies")
+        return None
+
+    def _needs_confirmation(
+        self, name: str, tool: Tool, risk: Risk, target: Target | None, source: str
+    ) -> bool:
+        protected = tool.disruptive and self._protected(target)
+        if protected:
+            return True
+        if risk is not Risk.DANGEROUS:
+            return False
+        safety = self.hub.config.safety
+        allowlisted = source == "monitor" and self.hub.autonomy == "act" and name in safety.autonomous_allow
+        return not allowlisted
+
+    def _ask_confirmation(
+        self, name: str, args: dict[str, Any], risk: Risk, target: Target | None, source: str
+    ) -> Reply:
+        what = f" on {target.kind} {target.id}" if target else ""
+        reason = f"{name}{what} is {risk.value}" + (" and the target is protected" if self._protected(target) else "")
+        confirmation = Confirmation(
+            tool=name, args=args, risk=risk.value, reason=reason, requested_by=source,
+            ttl_s=self.hub.config.safety.confirmation_ttl_s,
+        )
+        self.confirmations[confirmation.id] = confirmation
+        self.hub.state.put("hub", ("confirm", confirmation.id), confirmation.public())
+        self.hub.emit(Event(type="confirmation", severity="warning", source=source,
+                            summary=f"confirmation needed: {reason}", details=confirmation.public()))
+        return {
+            "status": "confirmation_required",
+            "confirmation": {"id": confirmation.id, "expires_at": confirmation.expires_at,
+                             "tool": name, "reason": reason},
+        }
+
+    async def resolve_confirmation(self, confirmation_id: Any, approve: Any, source: str) -> Reply:
+        """Approve (run) or deny a pending confirmation; only humans may answer."""
+        if source not in HUMAN_SOURCES:
+            return error("denied", "only a human (mqtt, cli, web) may answer a confirmation")
+        if not isinstance(confirmation_id, str) or not isinstance(approve, bool):
+            return error("invalid_args", 'confirm needs {"id": "<string>", "approve": true|false}')
+        pending = self.confirmations.pop(confirmation_id, None)
+        if pending is None or pending.expired():
+            self.hub.state.remove("hub", ("confirm", str(confirmation_id)[:64]))
+            return error("not_found", f"no pending confirmation {confirmation_id[:64]!r} (expired or answered)")
+        self.hub.state.remove("hub", ("confirm", pending.id))
+        if not approve:
+            self.hub.emit(Event(type="action", source=source, summary=f"denied {pending.tool}",
+                                details={"confirmation": pending.id, "status": "denied"}))
+            return ok({"id": pending.id, "approved": False})
+        if pending.requested_by not in HUMAN_SOURCES:
+            tool = self.registry.tools.get(pending.tool)
+            if tool is not None and tool.disruptive:
+                target = tool.target(tool.args.model_validate(pending.args)) if tool.target else None
+                if self._protected(target):
+                    return error("protected", f"{pending.tool}: target is protected")
+        return await self.call(pending.tool, pending.args, pending.requested_by, confirmed=True)
+
+    def expire_confirmations(self) -> None:
+        """Clear confirmations whose time is up."""
+        for cid, pending in list(self.confirmations.items()):
+            if pending.expired():
+                del self.confirmations[cid]
+                self.hub.state.remove("hub", ("confirm", cid))
+                self.hub.emit(Event(type="action", source="hub", summary=f"confirmation for {pending.tool} expired",
+                                    details={"confirmation": cid, "status": "expired"}))
+
+    async def _execute(
+        self, name: str, tool: Tool, parsed: Any, clean: dict[str, Any], risk: Risk, source: str
+    ) -> Reply:
+        call_id = uuid.uuid4().hex[:12]
+
+        def progress(update: dict[str, Any]) -> None:
+            self.hub.emit(Event(type="task", source=self.registry.owner[name],
+                                summary=f"{name} in progress",
+                                details={"call_id": call_id, "tool": name, **redact_value(update)}))
+
+        call = ToolCall(id=call_id, tool=name, source=source, args=clean, progress=progress)
+        started = time.perf_counter()
+        try:
+            result = await asyncio.wait_for(tool.handler(parsed, call), timeout=tool.timeout_s)
+            reply = ok(redact_value(result))
+        except ToolError as exc:
+            reply = error(exc.code, exc.message)
+        except TimeoutError:
+            reply = error("timeout", f"{name} did not finish within {tool.timeout_s:g} s")
+        except Exception as exc:  # noqa: BLE001 - a plugin bug becomes an error reply, not a crash
+            log.exception("tool %s failed", name)
+            reply = error("internal", f"{name} failed: {type(exc).__name__}: {exc}")
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        status = reply["status"]
+        summary = f"{name} by {source}: {status}" + (
+            f" ({reply['error']['code']})" if status == "error" else ""
+        )
+        node = clean.get("node") if isinstance(clean.get("node"), str) else None
+        vmid = clean.get("vmid") if isinstance(clean.get("vmid"), int) else None
+        self.hub.emit(Event(
+            type="action", source=source, summary=summary, node=node, vmid=vmid,
+            severity="info" if status == "ok" else "warning",
+            details={"call_id": call_id, "tool": name, "args": clean, "risk": risk.value,
+                     "status": status, "duration_ms": duration_ms,
+                     **({"error": reply["error"]} if status == "error" else {})},
+        ))
+        return reply

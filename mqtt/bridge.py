@@ -1,0 +1,132 @@
+"""The MQTT bridge: attaches a hub to the broker per the topic contract."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from jarvis.core.api import Event
+from jarvis.core.hub import Hub
+from jarvis.core.redact import redact, redact_value
+from jarvis.mqtt.client import BrokerLink, InMessage, LinkDown
+from jarvis.mqtt.publisher import StatePublisher, encode
+from jarvis.mqtt.router import Router
+
+log = logging.getLogger("jarvis.mqtt")
+ONLINE = b'{"state":"online"}'
+OFFLINE = b'{"state":"offline"}'
+LOG_QUEUE_MAX = 1000
+
+
+class BridgeLogHandler(logging.Handler):
+    """Forwards warnings and errors to ``<base>/bridge/log`` (redacted, never blocking)."""
+
+    def __init__(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        super().__init__(logging.WARNING)
+        self.queue = queue
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Queue a record as ``{"level","plugin","message"}``; drop it when the queue is full."""
+        name = record.name
+        plugin = name.split(".")[2] if name.startswith("jarvis.plugins.") and name.count(".") >= 2 else name
+        try:
+            self.queue.put_nowait({"level": record.levelname.lower(), "plugin": plugin,
+                                   "message": redact(record.getMessage())})
+        except asyncio.QueueFull:
+            pass
+
+
+class MqttBridge:
+    """Publishes the hub's state and events, and routes requests and commands to it."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        cfg = hub.config.mqtt
+        self.base = cfg.base_topic
+        self.publisher = StatePublisher(self.base, self._send_retained, cfg.deadbands, cfg.relative_deadbands)
+        self.router = Router(hub, self.base, cfg.max_payload_bytes)
+        self.link = BrokerLink(
+            cfg,
+            will_topic=f"{self.base}/bridge/state",
+            will_payload=OFFLINE,
+            on_connect=self._on_connect,
+            on_message=self._on_message,
+        )
+        self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=10_000)
+        self._logs: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=LOG_QUEUE_MAX)
+        self._log_handler = BridgeLogHandler(self._logs)
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._unsubscribe: list[Any] = []
+
+    async def start(self) -> None:
+        """Attach to the hub and start the broker link."""
+        self._unsubscribe.append(self.hub.state.subscribe(self.publisher.on_changes))
+        self._unsubscribe.append(self.hub.events_subscribe(self._on_event))
+        self.hub.health_extras.append(self._health)
+        logging.getLogger("jarvis").addHandler(self._log_handler)
+        connected = self.link.connected
+        for coro, name in (
+            (self.link.run(), "mqtt-link"),
+            (self.publisher.run(connected), "mqtt-publisher"),
+            (self._drain(self._events, f"{self.base}/event"), "mqtt-events"),
+            (self._drain(self._logs, f"{self.base}/bridge/log"), "mqtt-log"),
+        ):
+            self._tasks.append(asyncio.create_task(coro, name=name))
+
+    async def wait_connected(self, within_s: float = 10.0) -> None:
+        """Wait until the first connection is up (TimeoutError after ``within_s``)."""
+        await asyncio.wait_for(self.link.connected.wait(), within_s)
+
+    async def stop(self) -> None:
+        """Say offline, detach and close the link."""
+        logging.getLogger("jarvis").removeHandler(self._log_handler)
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        if self._health in self.hub.health_extras:
+            self.hub.health_extras.remove(self._health)
+        if self.link.connected.is_set():
+            try:
+                await asyncio.wait_for(self.publisher.flush(), 5)
+            except (LinkDown, TimeoutError):
+                pass
+            await self.link.disconnect_cleanly(f"{self.base}/bridge/state", OFFLINE)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _on_connect(self, link: BrokerLink) -> None:
+        await link.subscribe(self.router.subscriptions())
+        self.hub.publish_info()
+        await self.publisher.republish_all(self.hub.state.items())
+        await link.publish(f"{self.base}/bridge/state", ONLINE, retain=True, qos=1)
+
+    async def _on_message(self, message: InMessage) -> None:
+        reply = await self.router.route(message)
+        if reply is None:
+            return
+        try:
+            await self.link.publish(reply.topic, encode(reply.payload), correlation_data=reply.correlation_data)
+        except LinkDown:
+            log.debug("reply to %s lost: broker link down", reply.topic)
+
+    async def _send_retained(self, topic: str, payload: bytes, retain: bool) -> None:
+        await self.link.publish(topic, payload, retain=retain)
+
+    def _on_event(self, event: Event) -> None:
+        try:
+            self._events.put_nowait(redact_value(event.to_dict()))
+        except asyncio.QueueFull:
+            self.link.counters["dropped"] += 1
+
+    async def _drain(self, queue: asyncio.Queue[dict[str, Any]], topic: str) -> None:
+        while True:
+            item = await queue.get()
+            await self.link.connected.wait()
+            try:
+                await self.link.publish(topic, encode(item))
+            except LinkDown:
+                pass
+
+    def _health(self) -> dict[str, Any]:
+        return {"mqtt": {**self.link.info(), **self.publisher.counters, **self.router.counters}}

@@ -1,0 +1,194 @@
+"""The broker link: the only module that imports aiomqtt (and paho's MQTT 5 properties).
+
+Connects with MQTT 5 and falls back to 3.1.1 when the broker refuses, sets the Last Will,
+reconnects with backoff, re-subscribes, and hands every message to one callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiomqtt
+from jarvis.core.config import MqttConfig
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+log = logging.getLogger("jarvis.mqtt")
+MAX_BACKOFF_S = 30.0
+CONNECT_TIMEOUT_S = 5.0
+
+
+class LinkDown(Exception):
+    """Publishing while the broker is unreachable."""
+
+
+@dataclass(slots=True)
+class InMessage:
+    """An incoming message, free of any client library type."""
+
+    topic: str
+    payload: bytes
+    retain: bool
+    response_topic: str | None = None
+    correlation_data: bytes | None = None
+
+
+OnConnect = Callable[["BrokerLink"], Awaitable[None]]
+OnMessage = Callable[[InMessage], Awaitable[None]]
+
+
+class BrokerLink:
+    """One connection to the broker, kept alive for the hub's lifetime."""
+
+    def __init__(
+        self,
+        config: MqttConfig,
+        *,
+        will_topic: str,
+        will_payload: bytes,
+        on_connect: OnConnect,
+        on_message: OnMessage,
+        max_concurrent: int = 64,
+    ) -> None:
+        self.config = config
+        self.will = aiomqtt.Will(will_topic, will_payload, qos=1, retain=True)
+        self.on_connect = on_connect
+        self.on_message = on_message
+        self.protocol: str | None = None
+        self.connected = asyncio.Event()
+        self.counters = {"published": 0, "received": 0, "dropped": 0, "connects": 0, "bytes_out": 0}
+        self._client: aiomqtt.Client | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._limit = asyncio.Semaphore(max_concurrent)
+
+    def _client_for(self, protocol: str) -> aiomqtt.Client:
+        cfg = self.config
+        tls_context = None
+        if cfg.tls.enabled:
+            tls_context = ssl.create_default_context(cafile=cfg.tls.ca_file)
+            if cfg.tls.certfile:
+                tls_context.load_cert_chain(cfg.tls.certfile, cfg.tls.keyfile)
+            if cfg.tls.insecure:
+                tls_context.check_hostname = False
+        return aiomqtt.Client(
+            cfg.host,
+            cfg.port,
+            username=cfg.username,
+            password=cfg.password.get_secret_value() if cfg.password else None,
+            identifier=cfg.client_id,
+            protocol=aiomqtt.ProtocolVersion.V5 if protocol == "5" else aiomqtt.ProtocolVersion.V311,
+            will=self.will,
+            keepalive=cfg.keepalive_s,
+            timeout=CONNECT_TIMEOUT_S,
+            tls_context=tls_context,
+            tls_insecure=cfg.tls.insecure if cfg.tls.enabled else None,
+            max_queued_outgoing_messages=100_000,
+        )
+
+    def _protocols(self) -> list[str]:
+        if self.config.protocol != "auto":
+            return [self.config.protocol]
+        # Once a protocol worked, try it first on reconnect.
+        return [self.protocol, *(p for p in ("5", "3.1.1") if p != self.protocol)] if self.protocol else ["5", "3.1.1"]
+
+    async def run(self) -> None:
+        """Stay connected until cancelled: connect, subscribe via on_connect, dispatch messages."""
+        backoff = 1.0
+        while True:
+            failures: list[str] = []
+            for protocol in self._protocols():
+                client = self._client_for(protocol)
+                try:
+                    async with client:
+                        self._client, self.protocol = client, protocol
+                        self.counters["connects"] += 1
+                        self.connected.set()
+                        backoff = 1.0
+                        log.info("connected to %s:%s with MQTT %s", self.config.host, self.config.port, protocol)
+                        await self.on_connect(self)
+                        async for message in client.messages:
+                            self._dispatch(message)
+                except aiomqtt.MqttError as error:
+                    failures.append(f"MQTT {protocol}: {error}")
+                    if self._client is client:
+                        break  # we were connected: the link dropped, so retry the same protocol
+                finally:
+                    self.connected.clear()
+                    self._client = None
+            log.warning("broker link down (%s); retrying in %.0f s", "; ".join(failures) or "closed", backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    def _dispatch(self, message: aiomqtt.Message) -> None:
+        self.counters["received"] += 1
+        props = message.properties
+        raw = message.payload
+        payload = raw if isinstance(raw, bytes | bytearray) else str(raw or "").encode()
+        incoming = InMessage(
+            topic=message.topic.value,
+            payload=bytes(payload),
+            retain=bool(message.retain),
+            response_topic=getattr(props, "ResponseTopic", None) if props else None,
+            correlation_data=getattr(props, "CorrelationData", None) if props else None,
+        )
+        task = asyncio.create_task(self._handle(incoming))
+        self._handlers.add(task)
+        task.add_done_callback(self._handlers.discard)
+
+    async def _handle(self, incoming: InMessage) -> None:
+        async with self._limit:
+            try:
+                await self.on_message(incoming)
+            except Exception:  # noqa: BLE001 - one bad message must never stop the link
+                log.exception("handling a message on %s failed", incoming.topic)
+
+    async def subscribe(self, topics: list[str], qos: int = 1) -> None:
+        """Subscribe to topic filters on the current connection."""
+        client = self._require()
+        for topic in topics:
+            await client.subscribe(topic, qos=qos)
+
+    async def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        retain: bool = False,
+        qos: int = 0,
+        correlation_data: bytes | None = None,
+    ) -> None:
+        """Publish one message; raise LinkDown when not connected."""
+        client = self._require()
+        properties = None
+        if correlation_data is not None and self.protocol == "5":
+            properties = Properties(PacketTypes.PUBLISH)
+            properties.CorrelationData = correlation_data
+        try:
+            await client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+        except aiomqtt.MqttError as error:
+            self.counters["dropped"] += 1
+            raise LinkDown(str(error)) from error
+        self.counters["published"] += 1
+        self.counters["bytes_out"] += len(payload)
+
+    def _require(self) -> aiomqtt.Client:
+        if self._client is None:
+            self.counters["dropped"] += 1
+            raise LinkDown("not connected to the broker")
+        return self._client
+
+    async def disconnect_cleanly(self, topic: str, payload: bytes) -> None:
+        """Publish a final retained message (e.g. offline state) before going away."""
+        try:
+            await self.publish(topic, payload, retain=True, qos=1)
+        except LinkDown:
+            pass
+
+    def info(self) -> dict[str, Any]:
+        """Return the counters for ``bridge/health``."""
+        return {"connected": self.connected.is_set(), "protocol": self.protocol, **self.counters}
