@@ -117,15 +117,16 @@ def _cmd_call(config: Config, tool: str, args: dict[str, Any], confirm: bool) ->
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``jarvis`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sim"]:
+        # The simulator has its own parser (serve, fault, stats); hand it everything.
+        from jarvis.plugins.proxmox.sim.cli import main as sim_main
+
+        return sim_main(argv[1:])
     parser = build_parser()
     ns = parser.parse_args(argv)
     from jarvis.core.runner import setup_logging
 
     try:
-        if ns.command == "sim":
-            from jarvis.plugins.proxmox.sim.cli import main as sim_main
-
-            return sim_main(ns.sim_args)
         if ns.command == "demo":
             setup_logging("INFO")
             from jarvis.core.demo import run_demo

@@ -91,7 +91,6 @@ class HubConfig(_Strict):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     discovery_prefix: str = Field("homeassistant", pattern=r"^[A-Za-z0-9_-]+$")
-    tool_timeout_s: float = Field(30.0, gt=0)
 
 
 class WebConfig(_Strict):

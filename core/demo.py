@@ -70,7 +70,7 @@ def demo_config(ns: argparse.Namespace, broker: Any, sim: Any, http_port: int) -
 async def run_demo(ns: argparse.Namespace) -> int:
     """Run the demo until Ctrl-C or SIGTERM; return the exit status."""
     from jarvis.mqtt.broker import start_demo_broker
-    from jarvis.plugins.proxmox.sim.server import start_simulator
+    from jarvis.plugins.proxmox.sim import start_simulator
 
     argv = sys.argv[1:]
     try:

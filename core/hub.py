@@ -18,6 +18,7 @@ from jarvis.core import __version__
 from jarvis.core.api import Command, Event, PluginContext, Source, ToolError
 from jarvis.core.config import Config, ConfigError, validate_plugin_block
 from jarvis.core.plugins import call_each, load_plugins
+from jarvis.core.redact import redact, redact_value
 from jarvis.core.sources import SourceRunner
 from jarvis.core.state import StateStore
 from jarvis.core.tools import Pipeline, Reply, error
@@ -57,6 +58,8 @@ class Hub:
         self.pm = loaded.pm
         self.versions = loaded.versions
         self.load_failures = loaded.failed
+        self.skipped_plugins = loaded.skipped
+        self._started: set[str] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -71,6 +74,8 @@ class Hub:
         for name, exc in (await call_each(self.pm, "on_start", ctx_args, only=self.contexts)).items():
             if exc is not None:
                 self._fail(name, f"start failed: {type(exc).__name__}: {exc}")
+        # Everything not failed by now gets on_stop, even if a register_* hook fails below.
+        self._started = {n for n, c in self.contexts.items() if c.status != "failed"}
         await self._collect_registrations()
         if run_sources:
             for runner in self.runners:
@@ -87,10 +92,14 @@ class Hub:
         models: dict[str, Any] = {}
         for impl in self.pm.hook.register_config.get_hookimpls():
             name = self.pm.get_name(impl.plugin) or "?"
-            impl.function(register=lambda model, name=name: models.__setitem__(name, model))
+            try:
+                impl.function(register=lambda model, name=name: models.__setitem__(name, model))
+            except Exception as exc:  # noqa: BLE001 - one broken plugin must not stop the hub
+                self.load_failures[name] = redact(f"register_config failed: {type(exc).__name__}: {exc}")
+                log.error("plugin %s failed: %s", name, self.load_failures[name])
         problems: list[str] = []
         contexts: dict[str, PluginContext] = {}
-        for name in (n for n in self.versions if self.config.plugin_enabled(n)):
+        for name in (n for n in self.versions if self.config.plugin_enabled(n) and n not in self.load_failures):
             try:
                 cfg = validate_plugin_block(models.get(name), name, self.config.plugin_block(name))
             except ConfigError as exc:
@@ -110,14 +119,16 @@ class Hub:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        live = [n for n, c in self.contexts.items() if c.status != "failed"]
+        # A plugin that started and failed later (e.g. in register_tools) still closes its clients.
+        live = [n for n in self.contexts if n in self._started]
         for name in reversed(live):
             outcome = await call_each(self.pm, "on_stop", lambda n: {"ctx": self.contexts[n]}, only=[name])
             if outcome.get(name) is not None:
                 log.warning("plugin %s failed to stop cleanly: %s", name, outcome[name])
 
     def _check_plugin_names(self) -> None:
-        unknown = [n for n in self.config.plugins if n not in self.versions and n not in self.load_failures]
+        known = set(self.versions) | set(self.load_failures) | self.skipped_plugins
+        unknown = [n for n in self.config.plugins if n not in known]
         if unknown:
             installed = ", ".join(sorted(self.versions)) or "none"
             raise ConfigError([
@@ -126,6 +137,7 @@ class Hub:
             ])
 
     def _fail(self, name: str, reason: str) -> None:
+        reason = redact(reason)
         log.error("plugin %s failed: %s", name, reason)
         self.contexts[name].set_status("failed", reason)
 
@@ -164,10 +176,23 @@ class Hub:
             "register_web_routes": lambda name: self.web_routes.append,
         }
         for hook, make in hooks.items():
+            live = [n for n in live if self.contexts[n].status != "failed"]
             outcome = await call_each(self.pm, hook, lambda n, make=make: args(n, make(n)), only=live)
             for name, exc in outcome.items():
                 if exc is not None:
                     self._fail(name, f"{hook} failed: {type(exc).__name__}: {exc}")
+        self._drop_failed()
+
+    def _drop_failed(self) -> None:
+        """Forget what failed plugins registered before failing: their tools, commands, sources."""
+        failed = {n for n, c in self.contexts.items() if c.status == "failed"}
+        if not failed:
+            return
+        registry = self.pipeline.registry
+        for full in [t for t, owner in registry.owner.items() if owner in failed]:
+            del registry.tools[full], registry.owner[full]
+        self.commands = {k: v for k, v in self.commands.items() if v[0] not in failed}
+        self.runners = [r for r in self.runners if r.ctx.name not in failed]
 
     # -- running -----------------------------------------------------------------------------
 
@@ -235,7 +260,9 @@ class Hub:
         return lambda: self._event_listeners.remove(listener)
 
     def emit(self, event: Event) -> None:
-        """Publish an event to listeners and to every plugin's ``on_event``."""
+        """Publish an event (secrets masked) to listeners and to every plugin's ``on_event``."""
+        event.summary = redact(event.summary)
+        event.details = redact_value(event.details)
         for listener in list(self._event_listeners):
             listener(event)
         if self.pm.hook.on_event.get_hookimpls():
@@ -261,15 +288,15 @@ class Hub:
                 result[name] = {"version": version, "status": "disabled", "reason": "enabled: false in config"}
                 continue
             status, reason = ctx.effective_status()
-            result[name] = {"version": version, "status": status, "reason": reason}
+            result[name] = {"version": version, "status": status, "reason": redact(reason) if reason else reason}
         for name, reason in self.load_failures.items():
-            result[name] = {"version": None, "status": "failed", "reason": reason}
+            result[name] = {"version": self.versions.get(name), "status": "failed", "reason": redact(reason)}
         return result
 
     def info(self) -> dict[str, Any]:
         """Return the payload of ``bridge/info``."""
         registry = self.pipeline.registry
-        return {
+        info: dict[str, Any] = {
             "version": __version__,
             "plugins": [{"name": n, **s} for n, s in self.plugin_statuses().items()],
             "tools": [registry.describe(name) for name in sorted(registry.tools)],
@@ -278,6 +305,7 @@ class Hub:
             "discovery_prefix": self.config.hub.discovery_prefix,
             "base_topic": self.config.mqtt.base_topic,
         }
+        return redact_value(info)
 
     def publish_info(self) -> None:
         """Put ``bridge/info`` and ``bridge/autonomy`` into the state store."""
@@ -299,4 +327,4 @@ class Hub:
         }
         for extra in self.health_extras:
             health.update(extra())
-        return health
+        return redact_value(health)

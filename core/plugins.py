@@ -7,7 +7,7 @@ import inspect
 import logging
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -34,6 +34,7 @@ class LoadResult:
     pm: pluggy.PluginManager
     versions: dict[str, str]
     failed: dict[str, str]
+    skipped: set[str] = field(default_factory=set)  # known, but left out by ``only``/JARVIS_LOAD_PLUGINS
 
 
 def _wanted(only: Iterable[str] | None) -> set[str] | None:
@@ -61,18 +62,40 @@ def load_plugins(
     wanted = _wanted(only)
     versions: dict[str, str] = {}
     failed: dict[str, str] = {}
+    skipped: set[str] = set()
 
     def add(name: str, load: Callable[[], Any], version: str) -> None:
         if wanted is not None and name not in wanted:
+            skipped.add(name)
             return
         if pm.has_plugin(name):
             failed[name] = f"a plugin named {name!r} is already loaded; this one was skipped"
             return
         try:
-            pm.register(load(), name)
+            plugin = load()
         except Exception as error:  # noqa: BLE001 - a broken plugin must not stop the hub
             failed[name] = f"import failed: {type(error).__name__}: {error}"
             log.error("plugin %s failed to load: %s", name, error)
+            return
+        try:
+            pm.register(plugin, name)
+        except Exception as error:  # noqa: BLE001 - e.g. a hook implementation naming an unknown argument
+            failed[name] = f"invalid plugin: {type(error).__name__}: {error}"
+            log.error("plugin %s is invalid: %s", name, error)
+            return
+        # pm.check_pending() would raise for the whole hub; check this plugin alone instead.
+        unknown = sorted(
+            caller.name
+            for caller in pm.get_hookcallers(plugin) or []
+            if not caller.has_spec() and not all(impl.optionalhook for impl in caller.get_hookimpls())
+        )
+        if unknown:
+            pm.unregister(plugin, name)
+            failed[name] = (
+                f"implements unknown hook(s) {', '.join(unknown)} (misspelled?); "
+                f"known hooks: {', '.join(hook_names())}"
+            )
+            log.error("plugin %s is invalid: %s", name, failed[name])
             return
         versions[name] = version
 
@@ -87,13 +110,14 @@ def load_plugins(
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             version = ep.dist.version if ep.dist is not None else "?"
             add(ep.name, ep.load, version)
+
     def given(obj: Any) -> Callable[[], Any]:
         return lambda: obj
 
     for name, obj in (extra or {}).items():
         add(name, given(obj), getattr(obj, "__version__", "0"))
-    pm.check_pending()
-    return LoadResult(pm, versions, failed)
+    pm.check_pending()  # never raises now: every plugin with an unknown hook was unregistered above
+    return LoadResult(pm, versions, failed, skipped)
 
 
 async def await_me_maybe(value: Any) -> Any:

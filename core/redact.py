@@ -43,12 +43,23 @@ class RedactingFilter(logging.Filter):
     """A logging filter that masks secrets in the rendered message of every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Render the record's message once, masked, and drop its args."""
+        """Render the record's message once, masked, and drop its args; mask tracebacks too."""
         message = record.getMessage()
         masked = redact(message)
         if masked != message or record.args:
             record.msg, record.args = masked, None
+        # An exception's text (log.exception) often carries the secret: render it here, masked;
+        # formatters reuse exc_text instead of formatting exc_info again.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
+
+
+_TRACEBACKS = logging.Formatter()
 
 
 def install_log_redaction(logger: logging.Logger | None = None) -> None:

@@ -37,9 +37,10 @@ class SourceRunner:
         async with self._lock:
             started_wall, started_cpu = time.perf_counter(), time.process_time()
             try:
-                snapshot = await asyncio.wait_for(
-                    self.source.poll(), timeout=max(30.0, self.source.interval_s)
-                )
+                # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation that
+                # arrives as the poll finishes, and stop() would then hang.
+                async with asyncio.timeout(max(30.0, self.source.interval_s)):
+                    snapshot = await self.source.poll()
                 if not isinstance(snapshot, Snapshot):
                     raise TypeError(f"poll() returned {type(snapshot).__name__}, not a Snapshot")
             except Exception as error:  # noqa: BLE001 - a failing source degrades its plugin only
@@ -95,6 +96,7 @@ class SourceRunner:
             await self.run_once()
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.next_delay())
+                async with asyncio.timeout(self.next_delay()):
+                    await self._wake.wait()
             except TimeoutError:
                 pass

@@ -97,7 +97,20 @@ class Pipeline:
     async def call(
         self, name: str, args: Any, source: str, *, confirmed: bool = False
     ) -> Reply:
-        """Run one tool call through every step and return the contract reply."""
+        """Run one tool call through every step and return the contract reply.
+
+        Every call publishes an ``action`` event, refused ones included (an audit trail of what
+        automation tried); executed calls publish theirs from ``_execute`` with the duration.
+        """
+        seen: dict[str, Any] = {}
+        reply = await self._checked_call(name, args, source, confirmed, seen)
+        if not seen.get("executed"):
+            self._action_event(str(name)[:80], source, reply, seen.get("args", {}), seen.get("risk"), None, None)
+        return reply
+
+    async def _checked_call(
+        self, name: str, args: Any, source: str, confirmed: bool, seen: dict[str, Any]
+    ) -> Reply:
         if source not in SOURCES:
             return error("invalid_source", f"unknown source {source!r}")
         tool = self.registry.tools.get(name) if isinstance(name, str) else None
@@ -115,9 +128,9 @@ class Pipeline:
                 f"{'.'.join(str(p) for p in e['loc']) or 'args'}: {e['msg']}" for e in exc.errors()
             )
             return error("invalid_args", f"{name}: {problems}")
-        clean = parsed.model_dump(mode="json")
+        clean = seen["args"] = parsed.model_dump(mode="json")
         try:
-            risk = tool.risk_for(parsed) if tool.risk_for else tool.risk
+            risk = seen["risk"] = tool.risk_for(parsed) if tool.risk_for else tool.risk
             target = tool.target(parsed) if tool.target else None
         except ToolError as exc:
             return error(exc.code, exc.message)
@@ -130,6 +143,7 @@ class Pipeline:
             limited = self.limiter.check(name, target)
             if limited:
                 return error("rate_limited", limited)
+        seen["executed"] = True
         return await self._execute(name, tool, parsed, clean, risk, source)
 
     def _protected(self, target: Target | None) -> bool:
@@ -176,7 +190,7 @@ class Pipeline:
             ttl_s=self.hub.config.safety.confirmation_ttl_s,
         )
         self.confirmations[confirmation.id] = confirmation
-        self.hub.state.put("hub", ("confirm", confirmation.id), confirmation.public())
+        self.hub.state.put("hub", ("confirm", confirmation.id), redact_value(confirmation.public()))
         self.hub.emit(Event(type="confirmation", severity="warning", source=source,
                             summary=f"confirmation needed: {reason}", details=confirmation.public()))
         return {
@@ -230,7 +244,8 @@ class Pipeline:
         call = ToolCall(id=call_id, tool=name, source=source, args=clean, progress=progress)
         started = time.perf_counter()
         try:
-            result = await asyncio.wait_for(tool.handler(parsed, call), timeout=tool.timeout_s)
+            async with asyncio.timeout(tool.timeout_s):  # not wait_for: it can swallow cancellation on 3.11
+                result = await tool.handler(parsed, call)
             reply = ok(redact_value(result))
         except ToolError as exc:
             reply = error(exc.code, exc.message)
@@ -240,6 +255,14 @@ class Pipeline:
             log.exception("tool %s failed", name)
             reply = error("internal", f"{name} failed: {type(exc).__name__}: {exc}")
         duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        self._action_event(name, source, reply, clean, risk, call_id, duration_ms)
+        return reply
+
+    def _action_event(
+        self, name: str, source: str, reply: Reply, clean: dict[str, Any], risk: Risk | None,
+        call_id: str | None, duration_ms: float | None,
+    ) -> None:
+        """Publish the ``action`` event of one call (the hub masks secrets in every event)."""
         status = reply["status"]
         summary = f"{name} by {source}: {status}" + (
             f" ({reply['error']['code']})" if status == "error" else ""
@@ -248,9 +271,8 @@ class Pipeline:
         vmid = clean.get("vmid") if isinstance(clean.get("vmid"), int) else None
         self.hub.emit(Event(
             type="action", source=source, summary=summary, node=node, vmid=vmid,
-            severity="info" if status == "ok" else "warning",
-            details={"call_id": call_id, "tool": name, "args": clean, "risk": risk.value,
+            severity="warning" if status == "error" else "info",
+            details={"call_id": call_id, "tool": name, "args": clean, "risk": risk.value if risk else None,
                      "status": status, "duration_ms": duration_ms,
                      **({"error": reply["error"]} if status == "error" else {})},
         ))
-        return reply

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from jarvis.core.hub import Hub
@@ -13,7 +14,9 @@ from quart import Quart, jsonify, render_template
 
 def create_app(hub: Hub) -> Quart:
     """Build the dashboard app for one hub, with every plugin's registered blueprints."""
-    app = Quart(__name__)
+    here = Path(__file__).resolve().parent
+    # Explicit paths: Flask's package lookup does not understand the `jarvis` namespace package.
+    app = Quart(__name__, root_path=str(here), instance_path=str(here / "instance"))
 
     @app.get("/")
     async def index() -> str:

@@ -1,0 +1,231 @@
+"""The network plugin: Wake-on-LAN and reachability of configured hosts.
+
+State: ``<base>/host/<name>/state`` per configured host. Tools: ``network.wake`` (write) and
+``network.ping`` (read). A host entry named like a Proxmox node gives the proxmox plugin a MAC
+to wake that node with: it calls ``network.wake`` with the node name through the hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from jarvis.core import (
+    Entity,
+    PluginContext,
+    Risk,
+    Snapshot,
+    Source,
+    Target,
+    Tool,
+    ToolCall,
+    ToolError,
+    hookimpl,
+    utcnow,
+)
+from jarvis.plugins.network.addr import is_mac, looks_like_mac, normalize_mac, validate_address
+from jarvis.plugins.network.config import HostConfig, NetworkConfig
+from jarvis.plugins.network.reach import Probe, Prober
+from jarvis.plugins.network.wol import DEFAULT_BROADCAST, DEFAULT_PORT, WakeError, wake
+from pydantic import BaseModel, Field
+
+MAX_COUNT = 10
+
+
+@dataclass
+class _Runtime:
+    """Per-hub state: one prober (so ICMP detection happens once) and last successes."""
+
+    config: NetworkConfig
+    prober: Prober
+    last_seen: dict[str, str] = field(default_factory=dict)
+
+    def ports(self, host: HostConfig) -> list[int]:
+        """Return the TCP fallback ports for ``host``."""
+        return self.config.tcp_ports if host.tcp_ports is None else host.tcp_ports
+
+    def record(self, name: str, probe: Probe) -> None:
+        """Remember when ``name`` last answered."""
+        if probe.reachable:
+            self.last_seen[name] = utcnow()
+
+
+# Keyed by hub so several hubs in one process (tests) never share a runtime.
+_RUNTIMES: weakref.WeakKeyDictionary[Any, dict[str, _Runtime]] = weakref.WeakKeyDictionary()
+
+
+def _runtime(ctx: PluginContext) -> _Runtime:
+    per_hub = _RUNTIMES.setdefault(ctx.hub, {})
+    if ctx.name not in per_hub:
+        config = _config(ctx)
+        prober = Prober(config.ping_timeout_s, config.tcp_ports, icmp=config.icmp)
+        per_hub[ctx.name] = _Runtime(config, prober)
+    return per_hub[ctx.name]
+
+
+def _config(ctx: PluginContext) -> NetworkConfig:
+    if isinstance(ctx.config, NetworkConfig):
+        return ctx.config
+    return NetworkConfig.model_validate(ctx.config or {})
+
+
+def _find_host(config: NetworkConfig, ref: str) -> tuple[str, HostConfig] | None:
+    """Find a configured host by name, else by its address (case-insensitive)."""
+    if ref in config.hosts:
+        return ref, config.hosts[ref]
+    wanted = ref.strip().lower().rstrip(".")
+    for name, host in config.hosts.items():
+        if host.address.lower().rstrip(".") == wanted:
+            return name, host
+    return None
+
+
+class WakeArgs(BaseModel):
+    """Arguments of ``network.wake``."""
+
+    host: str = Field(min_length=1, max_length=253, description="a configured host name, or a MAC address")
+    broadcast: str | None = Field(None, max_length=253, description="override where the packet goes (IP or hostname)")
+    port: int | None = Field(None, ge=1, le=65535, description="override the UDP port")
+
+
+class PingArgs(BaseModel):
+    """Arguments of ``network.ping``."""
+
+    host: str = Field(min_length=1, max_length=253, description="a configured host name, hostname or IP")
+    count: int = Field(3, ge=1, le=MAX_COUNT, description="ICMP echoes to send")
+
+
+def _wake_plan(config: NetworkConfig, args: WakeArgs) -> tuple[str | None, str, str, int]:
+    """Decide (host name, mac, broadcast, port) for a wake request, or raise ToolError."""
+    found = _find_host(config, args.host)
+    if found is not None:
+        name, host = found
+        if host.mac is None:
+            raise ToolError("not_found", f"host {name!r} has no MAC address configured")
+        plan: tuple[str | None, str, str, int] = (name, host.mac, host.broadcast, host.wol_port)
+    elif is_mac(args.host):
+        plan = (None, normalize_mac(args.host), DEFAULT_BROADCAST, DEFAULT_PORT)
+    elif looks_like_mac(args.host):
+        raise ToolError("invalid_args", f"malformed MAC address: {args.host!r}")
+    else:
+        _check_address(args.host, "host")
+        raise ToolError("not_found", f"no configured host {args.host!r}, and it is not a MAC")
+    label, mac, broadcast, port = plan
+    if args.broadcast is not None:
+        broadcast = _check_address(args.broadcast, "broadcast")
+    return label, mac, broadcast, args.port or port
+
+
+def _check_address(value: str, what: str) -> str:
+    try:
+        return validate_address(value)
+    except ValueError as exc:
+        raise ToolError("invalid_args", f"{what}: {exc}") from None
+
+
+def _host_state(rt: _Runtime, name: str, host: HostConfig, probe: Probe) -> dict[str, Any]:
+    return {
+        "name": name,
+        "reachable": probe.reachable,
+        "address": host.address,
+        "ip": probe.ip,
+        "mac": host.mac,
+        "last_seen": rt.last_seen.get(name),
+        "rtt_ms": probe.rtt_ms,
+        "method": probe.method,
+        "port": probe.port,
+        "error": probe.error,
+    }
+
+
+@hookimpl
+def register_config(register: Any) -> None:
+    """Register the config model of ``plugins.network``."""
+    register(NetworkConfig)
+
+
+@hookimpl
+def register_tools(register: Any, ctx: PluginContext) -> None:
+    """Register ``wake`` and ``ping``."""
+    config = _config(ctx)
+
+    async def wake_handler(args: WakeArgs, call: ToolCall) -> dict[str, Any]:
+        name, mac, broadcast, port = _wake_plan(config, args)
+        try:
+            sent = await wake(mac, broadcast, port, timeout_s=config.ping_timeout_s + 3)
+        except WakeError as exc:
+            raise ToolError("unreachable", str(exc)) from None
+        except ValueError as exc:
+            raise ToolError("invalid_args", str(exc)) from None
+        return {"host": name, **sent.to_dict()}
+
+    async def ping_handler(args: PingArgs, call: ToolCall) -> dict[str, Any]:
+        rt = _runtime(ctx)
+        found = _find_host(config, args.host)
+        if found is None:
+            address = _check_address(args.host, "host")
+            probe = await rt.prober.probe(address, args.count)
+            if probe.method == "dns":
+                raise ToolError("not_found", f"no configured host {args.host!r}, nor a resolvable name")
+            return {"host": None, "count": args.count, **probe.to_dict()}
+        name, host = found
+        probe = await rt.prober.probe(host.address, args.count, rt.ports(host))
+        rt.record(name, probe)
+        return {
+            "host": name,
+            "count": args.count,
+            "last_seen": rt.last_seen.get(name),
+            **probe.to_dict(),
+        }
+
+    worst_ping_s = (MAX_COUNT + 2) * config.ping_timeout_s + MAX_COUNT * 0.2 + 5
+    register(
+        Tool(
+            name="wake",
+            description="Send a Wake-on-LAN magic packet to a configured host (by name) or a MAC.",
+            args=WakeArgs,
+            risk=Risk.WRITE,
+            handler=wake_handler,
+            timeout_s=config.ping_timeout_s + 10,
+            target=lambda a: Target("host", str(a.host)),
+        )
+    )
+    register(
+        Tool(
+            name="ping",
+            description="Check whether a host answers (ICMP echo, else TCP connect); never fails "
+            "for a down host, it reports reachable=false.",
+            args=PingArgs,
+            risk=Risk.READ,
+            handler=ping_handler,
+            timeout_s=max(30.0, worst_ping_s),
+        )
+    )
+
+
+@hookimpl
+def register_sources(register: Any, ctx: PluginContext) -> None:
+    """Register the ``hosts`` poller (nothing when no hosts are configured)."""
+    config = _config(ctx)
+    if not config.hosts:
+        return
+
+    async def poll() -> Snapshot:
+        rt = _runtime(ctx)
+        items = list(config.hosts.items())
+        probes = await asyncio.gather(*(rt.prober.probe(host.address, 1, rt.ports(host)) for _, host in items))
+        entities = []
+        for (name, host), probe in zip(items, probes, strict=True):
+            rt.record(name, probe)
+            entities.append(Entity(("host", name, "state"), _host_state(rt, name, host, probe)))
+        return Snapshot(entities, complete=True, metrics={"probes": len(items)})
+
+    register(Source(name="hosts", interval_s=config.interval_s, poll=poll))
+
+
+@hookimpl
+def on_stop(ctx: PluginContext) -> None:
+    """Forget this hub's runtime (last_seen restarts with the next start)."""
+    _RUNTIMES.get(ctx.hub, {}).pop(ctx.name, None)
