@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import logging
 import socket
+import subprocess
 import sys
 from typing import Any
 
@@ -67,10 +70,53 @@ def demo_config(ns: argparse.Namespace, broker: Any, sim: Any, http_port: int) -
     }
 
 
+def preload() -> None:
+    """Import the hub, the bridge and the in-tree plugins now (the slow part of start-up)."""
+    import importlib
+
+    from jarvis.core.plugins import DEFAULT_PLUGINS
+
+    for module in ("jarvis.core.hub", "jarvis.mqtt.bridge", *DEFAULT_PLUGINS.values()):
+        importlib.import_module(module)
+
+
+class SimulatorProcess:
+    """The PVE simulator in its own process: its start-up overlaps the hub's, and its CPU
+    never counts as the hub's."""
+
+    def __init__(self, nodes: int, guests: int, seed: int | None) -> None:
+        command = [sys.executable, "-m", "jarvis.plugins.proxmox.sim", "serve", "--port", "0", "--json",
+                   "--nodes", str(nodes), "--guests", str(guests)]
+        if seed is not None:
+            command += ["--seed", str(seed)]
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        self.url = self.token_id = self.token_secret = self.ca_file = ""
+
+    async def ready(self, within_s: float = 30.0) -> SimulatorProcess:
+        """Wait for the simulator's JSON line (URL, token, CA file)."""
+        assert self.proc.stdout is not None
+        async with asyncio.timeout(within_s):
+            line = await asyncio.to_thread(self.proc.stdout.readline)
+        if not line:
+            raise RuntimeError(f"the PVE simulator exited with status {self.proc.wait()}")
+        details = json.loads(line)
+        self.url, self.ca_file = details["url"], details["ca_file"]
+        self.token_id, self.token_secret = details["token_id"], details["token_secret"]
+        return self
+
+    async def stop(self) -> None:
+        """Stop the simulator process."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                await asyncio.to_thread(self.proc.wait, 10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
 async def run_demo(ns: argparse.Namespace) -> int:
     """Run the demo until Ctrl-C or SIGTERM; return the exit status."""
     from jarvis.mqtt.broker import start_demo_broker
-    from jarvis.plugins.proxmox.sim import start_simulator
 
     argv = sys.argv[1:]
     try:
@@ -79,10 +125,13 @@ async def run_demo(ns: argparse.Namespace) -> int:
         print(f"jarvis demo: {error}", file=sys.stderr)
         return 2
     stopping = stop_event()
-    broker = await start_demo_broker(ports["mqtt_port"], ports["ws_port"])
-    sim = None
+    sim = SimulatorProcess(ns.nodes, ns.guests, ns.seed)
+    broker = None
+    starting_broker = asyncio.create_task(start_demo_broker(ports["mqtt_port"], ports["ws_port"]))
     try:
-        sim = await start_simulator(nodes=ns.nodes, guests=ns.guests, seed=ns.seed)
+        preload()  # while the broker and the simulator start in parallel
+        broker = await starting_broker
+        await sim.ready()
         config = parse_config(demo_config(ns, broker, sim, ports["http_port"]))
         async with running_services(config) as (_hub, bridge, server):
             await bridge.wait_connected(10)
@@ -101,7 +150,9 @@ async def run_demo(ns: argparse.Namespace) -> int:
             await stopping.wait()
             log.info("stopping the demo")
     finally:
-        if sim is not None:
-            await sim.stop()
-        await broker.aclose()
+        await sim.stop()
+        if broker is None and not starting_broker.cancelled():
+            broker = await starting_broker
+        if broker is not None:
+            await broker.aclose()
     return 0

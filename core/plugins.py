@@ -19,7 +19,7 @@ log = logging.getLogger("jarvis.plugins")
 ENTRY_POINT_GROUP = "jarvis.plugins"
 # Registered with pm.register(module, name), exactly as an entry point's module would be.
 DEFAULT_PLUGINS: dict[str, str] = {
-    "proxmox": "jarvis.plugins.proxmox",
+    "proxmox": "jarvis.plugins.proxmox.plugin",
     "ssh": "jarvis.plugins.ssh",
     "docker": "jarvis.plugins.docker",
     "network": "jarvis.plugins.network",

@@ -53,6 +53,9 @@ async def running_services(
     server = None
     try:
         if web and config.web.enabled:
+            # Importing the web stack blocks the loop for a moment: let the broker link come up first.
+            with contextlib.suppress(TimeoutError):
+                await bridge.wait_connected(3)
             from jarvis.web import serve
 
             server = await serve(hub, config.web.host, config.web.port)

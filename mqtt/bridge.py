@@ -75,8 +75,9 @@ class MqttBridge:
             self._tasks.append(asyncio.create_task(coro, name=name))
 
     async def wait_connected(self, within_s: float = 10.0) -> None:
-        """Wait until the first connection is up (TimeoutError after ``within_s``)."""
-        await asyncio.wait_for(self.link.connected.wait(), within_s)
+        """Wait until the hub is online on the broker (TimeoutError after ``within_s``)."""
+        async with asyncio.timeout(within_s):
+            await self.link.ready.wait()
 
     async def stop(self) -> None:
         """Say offline, detach and close the link."""

@@ -7,6 +7,7 @@ reconnects with backoff, re-subscribes, and hands every message to one callback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
@@ -17,10 +18,21 @@ import aiomqtt
 from jarvis.core.config import MqttConfig
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 log = logging.getLogger("jarvis.mqtt")
 MAX_BACKOFF_S = 30.0
 CONNECT_TIMEOUT_S = 5.0
+
+
+def _abandon(client: aiomqtt.Client) -> None:
+    """Close the socket of a connection attempt that never got its CONNACK.
+
+    aiomqtt leaves it open (and watched by the event loop) when the CONNACK times out, e.g. a
+    3.1.1-only broker ignoring our MQTT 5 CONNECT: one leaked socket per attempt otherwise.
+    """
+    with contextlib.suppress(Exception):
+        client._client.disconnect()
 
 
 class LinkDown(Exception):
@@ -61,6 +73,7 @@ class BrokerLink:
         self.on_message = on_message
         self.protocol: str | None = None
         self.connected = asyncio.Event()
+        self.ready = asyncio.Event()  # connected, subscribed and on_connect done
         self.counters = {"published": 0, "received": 0, "dropped": 0, "connects": 0, "bytes_out": 0}
         self._client: aiomqtt.Client | None = None
         self._handlers: set[asyncio.Task[None]] = set()
@@ -111,14 +124,17 @@ class BrokerLink:
                         backoff = 1.0
                         log.info("connected to %s:%s with MQTT %s", self.config.host, self.config.port, protocol)
                         await self.on_connect(self)
+                        self.ready.set()
                         async for message in client.messages:
                             self._dispatch(message)
                 except aiomqtt.MqttError as error:
                     failures.append(f"MQTT {protocol}: {error}")
                     if self._client is client:
                         break  # we were connected: the link dropped, so retry the same protocol
+                    _abandon(client)
                 finally:
                     self.connected.clear()
+                    self.ready.clear()
                     self._client = None
             log.warning("broker link down (%s); retrying in %.0f s", "; ".join(failures) or "closed", backoff)
             await asyncio.sleep(backoff)
@@ -151,7 +167,12 @@ class BrokerLink:
         """Subscribe to topic filters on the current connection."""
         client = self._require()
         for topic in topics:
-            await client.subscribe(topic, qos=qos)
+            if self.protocol == "5":
+                # Without retainAsPublished the broker clears the retain flag on live delivery,
+                # and a retained command published while we are connected would look fresh.
+                await client.subscribe(topic, options=SubscribeOptions(qos=qos, retainAsPublished=True))
+            else:
+                await client.subscribe(topic, qos=qos)
 
     async def publish(
         self,

@@ -34,8 +34,29 @@ def safe_topic_part(value: str) -> str:
     return _SAFE_SEGMENT.sub("_", value)[:96] or "_"
 
 
+def valid_publish_topic(topic: str) -> bool:
+    """Return True when ``topic`` can be published to (no wildcards, no NUL, not too long)."""
+    return bool(topic) and not any(c in topic for c in "+#\0") and len(topic.encode()) <= 65535
+
+
 class BadPayload(Exception):
     """A payload that is not what the topic expects."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _loads(text: str) -> Any:
+    """Parse strict JSON; every way it can fail becomes BadPayload."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise BadPayload(f"payload is not valid JSON ({exc.msg} at char {exc.pos})") from None
+    except RecursionError:
+        raise BadPayload("payload is not acceptable JSON (nested too deeply)") from None
+    except ValueError as exc:  # NaN/Infinity, integers beyond Python's digit limit
+        raise BadPayload(f"payload is not acceptable JSON ({str(exc)[:80]})") from None
 
 
 def decode_request(payload: bytes) -> dict[str, Any]:
@@ -46,10 +67,7 @@ def decode_request(payload: bytes) -> dict[str, Any]:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
         raise BadPayload("payload is not UTF-8 text; send a JSON object") from None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadPayload(f"payload is not valid JSON ({exc.msg} at char {exc.pos})") from None
+    value = _loads(text)
     if not isinstance(value, dict):
         raise BadPayload(f'payload must be a JSON object like {{"args": {{}}}}, got {type(value).__name__}')
     return value
@@ -62,15 +80,11 @@ def decode_command(payload: bytes) -> Any:
     except UnicodeDecodeError:
         raise BadPayload("payload is not UTF-8 text") from None
     if text.startswith("{"):
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise BadPayload(f"payload is not valid JSON ({exc.msg})") from None
-        return value
+        return _loads(text)
     if text.startswith('"'):
         try:
-            return json.loads(text)
-        except json.JSONDecodeError:
+            return _loads(text)
+        except BadPayload:
             pass
     return text
 
@@ -100,13 +114,23 @@ class Router:
             self.counters["ignored_retained"] += 1
             log.warning("ignored a retained message on command topic %s (commands must not be retained)", message.topic)
             return None
+        bad_reply_topic = message.response_topic is not None and not valid_publish_topic(message.response_topic)
         if is_request:
             command = rel[len("bridge/request/"):]
-            reply, transaction = await self._request(command, message.payload)
-            topic = message.response_topic or f"{self.base}/bridge/response/" + "/".join(
+            if bad_reply_topic:
+                # Answer where we can instead of failing to publish (and never running the call).
+                reply, transaction = error("invalid_response_topic", "the Response Topic must be a topic "
+                                           "name without + or #"), None
+            else:
+                reply, transaction = await self._request(command, message.payload)
+            reply_to = None if bad_reply_topic else message.response_topic
+            topic = reply_to or f"{self.base}/bridge/response/" + "/".join(
                 safe_topic_part(p) for p in command.split("/")
             )
         else:
+            if bad_reply_topic:
+                log.warning("ignored a command on %s: its Response Topic is not a topic name", message.topic)
+                return None
             reply, transaction = await self._command(rel, message.payload), None
             if message.response_topic is None:
                 if reply["status"] == "error":

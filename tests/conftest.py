@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.broker",
     "tests.fixtures.hub",
+    "tests.fixtures.bridge",
     "tests.fixtures.sim",
     "tests.fixtures.sshd",
     "tests.fixtures.podman",
