@@ -230,6 +230,14 @@ class PluginContext:
             event.source = self.name
         self.hub.emit(event)
 
+    def wake_sources(self) -> None:
+        """Ask this plugin's sources to poll again now (after an action changed something)."""
+        self.hub.wake_sources(self.name)
+
+    def has_tool(self, name: str) -> bool:
+        """Return True when a tool of that full name is registered (by any plugin)."""
+        return name in self.hub.pipeline.registry.tools
+
     async def call_tool(
         self, name: str, args: Mapping[str, Any], source: str = "monitor"
     ) -> dict[str, Any]:

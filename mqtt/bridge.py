@@ -65,10 +65,11 @@ class MqttBridge:
         self._unsubscribe.append(self.hub.events_subscribe(self._on_event))
         self.hub.health_extras.append(self._health)
         logging.getLogger("jarvis").addHandler(self._log_handler)
-        connected = self.link.connected
+        # Publish only once subscribed: whoever sees our state can command us at once.
+        online = self.link.ready
         for coro, name in (
             (self.link.run(), "mqtt-link"),
-            (self.publisher.run(connected), "mqtt-publisher"),
+            (self.publisher.run(online), "mqtt-publisher"),
             (self._drain(self._events, f"{self.base}/event"), "mqtt-events"),
             (self._drain(self._logs, f"{self.base}/bridge/log"), "mqtt-log"),
         ):
@@ -123,7 +124,7 @@ class MqttBridge:
     async def _drain(self, queue: asyncio.Queue[dict[str, Any]], topic: str) -> None:
         while True:
             item = await queue.get()
-            await self.link.connected.wait()
+            await self.link.ready.wait()
             try:
                 await self.link.publish(topic, encode(item))
             except LinkDown:

@@ -77,19 +77,24 @@ class TopicWatcher:
 
 
 @pytest.fixture
-def demo() -> Iterator[dict[str, Any]]:
+def demo(tmp_path: Path) -> Iterator[dict[str, Any]]:
     """Start `jarvis demo` on free ports and stop it with SIGTERM afterwards."""
     ports = {"mqtt": find_free_port(), "ws": find_free_port(), "http": find_free_port()}
+    log = tmp_path / "demo.log"
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [JARVIS, "demo", "--mqtt-port", str(ports["mqtt"]), "--ws-port", str(ports["ws"]),
-         "--http-port", str(ports["http"]), "--seed", "7"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [JARVIS, "demo", "--mqtt-port", str(ports["mqtt"]), "--ws-port", str(ports["ws"]),
+             "--http-port", str(ports["http"]), "--seed", "7"],
+            stdout=out, stderr=subprocess.STDOUT, text=True,
+        )
     watcher = TopicWatcher(ports["mqtt"])
     try:
         watcher.connect(within_s=10)
-        yield {"proc": proc, "ports": ports, "watcher": watcher, "started": started}
+        yield {"proc": proc, "ports": ports, "watcher": watcher, "started": started, "log": log}
+    except BaseException:
+        print(log.read_text())
+        raise
     finally:
         watcher.close()
         if proc.poll() is None:
@@ -154,7 +159,11 @@ def test_a_start_command_turns_a_stopped_guest_running(demo: dict[str, Any]) -> 
     topic = f"jarvis/guest/{stopped['vmid']}/state"
     subprocess.run(["mosquitto_pub", "-p", str(demo["ports"]["mqtt"]), "-t",
                     f"jarvis/guest/{stopped['vmid']}/action", "-m", "start"], check=True, timeout=10)
-    watcher.wait_for(lambda s: (s.get(topic) or {}).get("status") == "running", within_s=15)
+    try:
+        watcher.wait_for(lambda s: (s.get(topic) or {}).get("status") == "running", within_s=15)
+    except AssertionError:
+        print(demo["log"].read_text())
+        raise
 
 
 def test_a_node_reboot_waits_for_confirmation(demo: dict[str, Any]) -> None:
@@ -182,5 +191,5 @@ def test_sigterm_stops_everything_cleanly(demo: dict[str, Any]) -> None:
     proc: subprocess.Popen[str] = demo["proc"]
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(15) == 0
-    output = proc.stdout.read() if proc.stdout else ""
+    output = demo["log"].read_text()
     assert "Traceback" not in output, output

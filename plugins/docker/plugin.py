@@ -158,15 +158,10 @@ class Runtime:
 
     def wake(self) -> None:
         """Ask the hub to poll soon, so an action shows up in the published state quickly."""
-        wake = getattr(self.ctx.hub, "wake_sources", None)
-        if not callable(wake):
-            return
         if self._wake_handle is not None:
             self._wake_handle.cancel()
-        # deferred a little: the engine settles, and a wake in the same loop tick as a hub
-        # stop would be swallowed by asyncio.wait_for (Python 3.11) and hang the stop
-        self._wake_handle = asyncio.get_running_loop().call_later(
-            WAKE_DELAY_S, wake, self.ctx.name)
+        # deferred a little: the engine settles before we look again
+        self._wake_handle = asyncio.get_running_loop().call_later(WAKE_DELAY_S, self.ctx.wake_sources)
 
 
 _RUNTIMES: dict[int, Runtime] = {}

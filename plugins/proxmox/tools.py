@@ -202,19 +202,39 @@ class ProxmoxTools:
         return result
 
     async def node_wake(self, args: NodeArgs, call: ToolCall) -> Any:
-        """Send Wake-on-LAN for an offline node through an online one."""
+        """Wake an offline node: PVE's wakeonlan through an online node, else a magic packet."""
+        try:
+            return await self._wake_through_pve(args.node)
+        except ToolError as exc:
+            if exc.code in ("conflict", "not_found", "invalid_args"):
+                raise
+            reason = exc.message
+        # The cluster could not do it (no node left online, or PVE refused): the network
+        # plugin knows the node's MAC when a host entry is named like the node.
+        if not self.ctx.has_tool("network.wake"):
+            raise ToolError("unreachable", f"{reason}; configure plugins.network.hosts.{args.node}.mac "
+                            "to wake it with a magic packet")
+        reply = await self.ctx.call_tool("network.wake", {"host": args.node}, source=call.source)
+        if reply["status"] != "ok":
+            error = reply.get("error") or {"code": "upstream_error", "message": str(reply)}
+            raise ToolError(error["code"], f"{reason}; magic packet: {error['message']}")
+        self._wake()
+        return {"upid": None, "status": "sent", "exitstatus": None, "node": args.node, "via": "network.wake",
+                "mac": reply["data"].get("mac")}
+
+    async def _wake_through_pve(self, node: str) -> Any:
         coord = self.coordinator()
         with pve_errors():
             model = await coord.ensure_model()
-            self._check_node(args.node)
-            if model.node_online(args.node):
-                raise ToolError("conflict", f"node {args.node} is already online")
-            helpers = [n for n in model.node_names() if n != args.node and model.node_online(n)]
+            self._check_node(node)
+            if model.node_online(node):
+                raise ToolError("conflict", f"node {node} is already online")
+            helpers = [n for n in model.node_names() if n != node and model.node_online(n)]
             if not helpers:
                 raise ToolError("unreachable", "no online node is left to send Wake-on-LAN from")
-            mac = await coord.post(f"nodes/{args.node}/wakeonlan")
+            mac = await coord.post(f"nodes/{node}/wakeonlan")
         self._wake()
-        return {"upid": None, "status": "sent", "exitstatus": None, "node": args.node, "mac": mac}
+        return {"upid": None, "status": "sent", "exitstatus": None, "node": node, "via": "pve", "mac": mac}
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -263,10 +283,8 @@ class ProxmoxTools:
 
     def _wake(self) -> None:
         """Ask the hub to poll our sources now, so retained state follows the action."""
-        wake = getattr(self.ctx.hub, "wake_sources", None)
-        if callable(wake):
-            self.coordinator().woken_by_action()
-            wake(self.ctx.name)
+        self.coordinator().woken_by_action()
+        self.ctx.wake_sources()
 
 
 def vars_of(obj: Any) -> dict[str, Any]:
