@@ -205,6 +205,7 @@ class PluginContext:
     status: PluginStatus = "ok"
     reason: str | None = None
     source_errors: dict[str, str] = field(default_factory=dict)
+    runtime: Any = None  # the plugin's own objects (clients, caches) for this hub, set in on_start
 
     def set_status(self, status: PluginStatus, reason: str | None = None) -> None:
         """Report the plugin's own health (sources report theirs separately)."""

@@ -164,15 +164,11 @@ class Runtime:
         self._wake_handle = asyncio.get_running_loop().call_later(WAKE_DELAY_S, self.ctx.wake_sources)
 
 
-_RUNTIMES: dict[int, Runtime] = {}
-
-
 def _runtime(ctx: PluginContext) -> Runtime:
     """This hub's runtime for the plugin, created on first use."""
-    runtime = _RUNTIMES.get(id(ctx))
-    if runtime is None or runtime.ctx is not ctx:
-        runtime = _RUNTIMES[id(ctx)] = Runtime(ctx, ctx.config or DockerConfig.model_validate({}))
-    return runtime
+    if not isinstance(ctx.runtime, Runtime):
+        ctx.runtime = Runtime(ctx, ctx.config or DockerConfig.model_validate({}))
+    return ctx.runtime
 
 
 def _state_dict(host: str, state: ContainerState) -> dict[str, Any]:
@@ -206,8 +202,8 @@ def on_start(ctx: PluginContext) -> None:
 @hookimpl
 async def on_stop(ctx: PluginContext) -> None:
     """Close every endpoint."""
-    runtime = _RUNTIMES.pop(id(ctx), None)
-    if runtime is not None:
+    runtime, ctx.runtime = ctx.runtime, None
+    if isinstance(runtime, Runtime):
         await runtime.close()
 
 

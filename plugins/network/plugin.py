@@ -8,7 +8,6 @@ to wake that node with: it calls ``network.wake`` with the node name through the
 from __future__ import annotations
 
 import asyncio
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,17 +51,11 @@ class _Runtime:
             self.last_seen[name] = utcnow()
 
 
-# Keyed by hub so several hubs in one process (tests) never share a runtime.
-_RUNTIMES: weakref.WeakKeyDictionary[Any, dict[str, _Runtime]] = weakref.WeakKeyDictionary()
-
-
 def _runtime(ctx: PluginContext) -> _Runtime:
-    per_hub = _RUNTIMES.setdefault(ctx.hub, {})
-    if ctx.name not in per_hub:
+    if not isinstance(ctx.runtime, _Runtime):
         config = _config(ctx)
-        prober = Prober(config.ping_timeout_s, config.tcp_ports, icmp=config.icmp)
-        per_hub[ctx.name] = _Runtime(config, prober)
-    return per_hub[ctx.name]
+        ctx.runtime = _Runtime(config, Prober(config.ping_timeout_s, config.tcp_ports, icmp=config.icmp))
+    return ctx.runtime
 
 
 def _config(ctx: PluginContext) -> NetworkConfig:
@@ -228,4 +221,4 @@ def register_sources(register: Any, ctx: PluginContext) -> None:
 @hookimpl
 def on_stop(ctx: PluginContext) -> None:
     """Forget this hub's runtime (last_seen restarts with the next start)."""
-    _RUNTIMES.get(ctx.hub, {}).pop(ctx.name, None)
+    ctx.runtime = None

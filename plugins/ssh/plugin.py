@@ -35,13 +35,10 @@ class SshRuntime:
     client: SshClient
 
 
-_RUNTIMES: dict[int, SshRuntime] = {}  # keyed by id(ctx): one entry per running hub
-
-
 def runtime(ctx: PluginContext) -> SshRuntime:
     """Return this hub's runtime, creating the (lazily connecting) client on first use."""
-    rt = _RUNTIMES.get(id(ctx))
-    if rt is None:
+    rt = ctx.runtime
+    if not isinstance(rt, SshRuntime):
         config = ctx.config if isinstance(ctx.config, SshConfig) else SshConfig()
         client = SshClient(
             config.host_specs(),
@@ -49,7 +46,7 @@ def runtime(ctx: PluginContext) -> SshRuntime:
             command_timeout_s=config.command_timeout_s,
             long_command_timeout_s=config.long_command_timeout_s,
         )
-        rt = _RUNTIMES[id(ctx)] = SshRuntime(config, client)
+        rt = ctx.runtime = SshRuntime(config, client)
     return rt
 
 
@@ -273,6 +270,6 @@ def on_start(ctx: PluginContext) -> None:
 @hookimpl
 async def on_stop(ctx: PluginContext) -> None:
     """Close every pooled connection."""
-    rt = _RUNTIMES.pop(id(ctx), None)
-    if rt is not None:
+    rt, ctx.runtime = ctx.runtime, None
+    if isinstance(rt, SshRuntime):
         await rt.client.close()
