@@ -88,7 +88,7 @@ class BrokerLink:
                 tls_context.load_cert_chain(cfg.tls.certfile, cfg.tls.keyfile)
             if cfg.tls.insecure:
                 tls_context.check_hostname = False
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             cfg.host,
             cfg.port,
             username=cfg.username,
@@ -102,6 +102,9 @@ class BrokerLink:
             tls_insecure=cfg.tls.insecure if cfg.tls.enabled else None,
             max_queued_outgoing_messages=100_000,
         )
+        # The publisher sends state in concurrent chunks; that is intended, not a backlog.
+        client.pending_calls_threshold = 10_000
+        return client
 
     def _protocols(self) -> list[str]:
         if self.config.protocol != "auto":
