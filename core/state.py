@@ -40,11 +40,15 @@ class StateStore:
         changes: list[Change] = []
         seen: set[Key] = set()
         owned = self._owned.setdefault(owner, set())
+        data_of = self._data.get
         for entity in snapshot.entities:
-            seen.add(entity.key)
-            if self._data.get(entity.key) != entity.data:
-                self._data[entity.key] = entity.data
-                changes.append(Change(entity.key, entity.data))
+            key, data = entity.key, entity.data
+            seen.add(key)
+            old = data_of(key)
+            # Sources may hand back the very object they published last time: skip the compare.
+            if old is not data and old != data:
+                self._data[key] = data
+                changes.append(Change(key, data))
         if snapshot.complete:
             for key in owned - seen:
                 if self._data.pop(key, None) is not None:

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
 import requests
+from jarvis.plugins.proxmox.transport import FastJsonSerializer, send
 from proxmoxer import ProxmoxAPI
-from proxmoxer.backends.https import JsonSerializer
 from proxmoxer.core import ResourceException
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPSConnection
@@ -198,17 +197,6 @@ def count_calls() -> Iterator[list[int]]:
         _CALLS.reset(token)
 
 
-class FastJsonSerializer(JsonSerializer):  # type: ignore[misc]
-    """proxmoxer's JSON serializer, decoding with orjson."""
-
-    def loads(self, response: requests.Response) -> Any:
-        """Return the ``data`` of a PVE answer (or proxmoxer's errors shape)."""
-        try:
-            return orjson.loads(response.content)["data"]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            return {"errors": response.content}
-
-
 class PveClient:
     """Synchronous PVE API client; call it from a worker thread (``asyncio.to_thread``)."""
 
@@ -295,7 +283,7 @@ class PveClient:
             index = (start + step) % count
             endpoint = self.endpoints[index]
             try:
-                result = getattr(self._apis[index](path.strip("/")), method)(**kwargs)
+                result = send(self._apis[index](path.strip("/")), method, kwargs)
             except ResourceException as error:
                 self._count()
                 mapped = self._map_http_error(error, node, path)

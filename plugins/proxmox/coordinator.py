@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from jarvis.core import Entity, Snapshot, UpdateFailed
+from jarvis.core import Snapshot, UpdateFailed
 from jarvis.plugins.proxmox.client import (
     PveAuthError,
     PveClient,
@@ -21,7 +21,6 @@ from jarvis.plugins.proxmox.client import (
 from jarvis.plugins.proxmox.config import ProxmoxConfig
 from jarvis.plugins.proxmox.entities import (
     ClusterModel,
-    Key,
     all_entities,
     guest_entities,
     node_entities,
@@ -38,10 +37,6 @@ from jarvis.plugins.proxmox.models import (
 
 T = TypeVar("T")
 log = logging.getLogger("jarvis.plugins.proxmox")
-
-
-def _entities(pairs: list[tuple[Key, dict[str, Any]]]) -> list[Entity]:
-    return [Entity(key=key, data=data) for key, data in pairs]
 
 
 class Coordinator:
@@ -110,7 +105,7 @@ class Coordinator:
                 raise UpdateFailed(error.message) from None
         started = time.process_time()
         was_member = {n: self.model.member_online(n) for n in self.model.unreachable}
-        self.model.resources = parse_cluster_resources(resources)
+        self.model.resources = parse_cluster_resources(resources, self.model.resources.guests)
         self.model.status = parse_cluster_status(status)
         for name, before in was_member.items():
             # The cluster saw the node leave and come back: its API failure is history.
@@ -120,7 +115,7 @@ class Coordinator:
         self.model.has_data = True
         self.fast_ok, self.fast_error = True, None
         self.fast_polled_at = time.monotonic()
-        entities = _entities(all_entities(self.model))
+        entities = all_entities(self.model)
         return Snapshot(
             entities,
             complete=True,
@@ -178,7 +173,7 @@ class Coordinator:
             return Snapshot([], complete=False, metrics={"api_calls": 0, "skipped": "no cluster"})
         names = self.model.node_names()
         if self._skip("node", self.config.intervals.node_s):
-            return Snapshot(_entities(node_entities(self.model, names)), complete=False,
+            return Snapshot(node_entities(self.model, names), complete=False,
                             metrics={"api_calls": 0, "skipped": "woken early"})
         self._last_detail["node"] = time.monotonic()
         members = [n for n in names if self.model.member_online(n)]
@@ -208,10 +203,10 @@ class Coordinator:
         if denied:
             raise UpdateFailed(denied[0])
         changed = {n for n in names if self.model.node_online(n) != before[n]}
-        pairs = node_entities(self.model, names)
+        entities = node_entities(self.model, names)
         if changed:
-            pairs += guest_entities(self.model, changed) + storage_entities(self.model, changed)
-        return Snapshot(_entities(pairs), complete=False,
+            entities += guest_entities(self.model, changed) + storage_entities(self.model, changed)
+        return Snapshot(entities, complete=False,
                         metrics={"api_calls": calls[0], "nodes_offline": sorted(
                             n for n in names if not self.model.node_online(n))})
 
@@ -220,7 +215,7 @@ class Coordinator:
         if not await self._cluster_known():
             return Snapshot([], complete=False, metrics={"api_calls": 0, "skipped": "no cluster"})
         if self._skip("storage", self.config.intervals.storage_s):
-            return Snapshot(_entities(storage_entities(self.model)), complete=False,
+            return Snapshot(storage_entities(self.model), complete=False,
                             metrics={"api_calls": 0, "skipped": "woken early"})
         self._last_detail["storage"] = time.monotonic()
         online = [n for n in self.model.node_names() if self.model.node_online(n)]
@@ -243,7 +238,7 @@ class Coordinator:
                 del self.model.storage_detail[key]
             for item in parse_storage_list(result, name):
                 self.model.storage_detail[(name, item.storage)] = item
-        return Snapshot(_entities(storage_entities(self.model, polled)), complete=False,
+        return Snapshot(storage_entities(self.model, polled), complete=False,
                         metrics={"api_calls": calls[0]})
 
     # -- after an action ---------------------------------------------------------------------

@@ -7,13 +7,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from jarvis.core import Entity
+from jarvis.plugins.proxmox.convert import used_pct
+from jarvis.plugins.proxmox.guests import GuestResource, published, row_of
 from jarvis.plugins.proxmox.models import (
     ClusterResources,
     ClusterStatus,
-    GuestResource,
     NodeStatus,
     StorageResource,
-    used_pct,
 )
 
 Key = tuple[str, ...]
@@ -32,6 +33,7 @@ class ClusterModel:
     unreachable: dict[str, str] = field(default_factory=dict)  # node -> why its API failed
     overrides: dict[int, tuple[GuestResource, float]] = field(default_factory=dict)
     has_data: bool = False
+    guest_keys: dict[int, Key] = field(default_factory=dict)  # built once per guest, not per poll
 
     def member_online(self, name: str) -> bool:
         """Return True when cluster/resources and cluster/status both say the node is up."""
@@ -50,6 +52,10 @@ class ClusterModel:
     def node_names(self) -> list[str]:
         """Return every known node name, sorted."""
         return sorted(set(self.resources.nodes) | set(self.status.nodes))
+
+    def online_nodes(self) -> set[str]:
+        """Return the names of the nodes that are online."""
+        return {n for n in self.node_names() if self.node_online(n)}
 
     def set_override(self, guest: GuestResource) -> None:
         """Trust a fresh guest status (after an action) until cluster/resources catches up."""
@@ -81,12 +87,35 @@ def _sum(values: Iterable[int | None]) -> int:
     return sum(v for v in values if v is not None)
 
 
-def cluster_data(model: ClusterModel) -> dict[str, Any]:
+def guest_tally(model: ClusterModel) -> dict[str, list[int]]:
+    """Return node -> [running, total, templates, running templates] in one pass over guests."""
+    tally: dict[str, list[int]] = {}
+    for row in model.resources.guests.rows.values():
+        entry = tally.get(row["node"])
+        if entry is None:
+            entry = tally[row["node"]] = [0, 0, 0, 0]
+        running = row["status"] == "running"
+        if row["template"]:
+            entry[2] += 1
+            entry[3] += running
+        else:
+            entry[1] += 1
+            entry[0] += running
+    return tally
+
+
+def cluster_data(
+    model: ClusterModel, tally: dict[str, list[int]] | None = None
+) -> dict[str, Any]:
     """Return the ``cluster/state`` payload: quorum, counts and resource totals."""
     names = model.node_names()
     online = [n for n in names if model.node_online(n)]
     nodes = [model.resources.nodes[n] for n in online if n in model.resources.nodes]
-    guests = model.resources.guests.values()
+    tally = guest_tally(model) if tally is None else tally
+    up = set(online)
+    running = sum(c[0] + c[3] for node, c in tally.items() if node in up)
+    total = sum(c[1] for c in tally.values())
+    templates = sum(c[2] for c in tally.values())
     cores = _sum(n.cpu_cores for n in nodes)
     busy = sum((n.cpu_pct or 0.0) * (n.cpu_cores or 0) for n in nodes)
     seen_shared: set[str] = set()
@@ -104,11 +133,9 @@ def cluster_data(model: ClusterModel) -> dict[str, Any]:
         "quorate": model.status.quorate if model.status.name else bool(online),
         "nodes_online": len(online),
         "nodes_total": len(names),
-        "guests_running": sum(
-            1 for g in guests if g.status == "running" and model.node_online(g.node)
-        ),
-        "guests_total": sum(1 for g in guests if not g.template),
-        "templates": sum(1 for g in guests if g.template),
+        "guests_running": running,
+        "guests_total": total,
+        "templates": templates,
         "cpu_cores": cores,
         "cpu_pct": round(busy / cores, 2) if cores else None,
         "mem_used": _sum(n.mem_used for n in nodes),
@@ -159,27 +186,14 @@ def guest_data(
     """Return ``guest/<vmid>/state``; status is ``unknown`` while its node is offline."""
     if live is None:
         live = model.node_online(guest.node)
-    return {
-        "vmid": guest.vmid,
-        "type": guest.type,
-        "node": guest.node,
-        "name": guest.name,
-        "status": guest.status if live else "unknown",
-        "cpu_pct": guest.cpu_pct if live else None,
-        "cpu_cores": guest.cpu_cores,
-        "mem_used": guest.mem_used if live else None,
-        "mem_total": guest.mem_total,
-        "disk_used": guest.disk_used if live else None,
-        "disk_total": guest.disk_total,
-        "uptime_s": guest.uptime_s if live else None,
-        "netin": guest.netin if live else None,
-        "netout": guest.netout if live else None,
-        "tags": list(guest.tags),
-        "template": guest.template,
-        "lock": guest.lock,
-        "ha_state": guest.ha_state,
-        "pool": guest.pool,
-    }
+    return published(row_of(guest), live)
+
+
+def guest_rows(model: ClusterModel) -> list[dict[str, Any]]:
+    """Return a copy of every guest's state payload, by vmid."""
+    online = model.online_nodes()
+    rows = model.resources.guests.rows
+    return [dict(published(rows[v], rows[v]["node"] in online)) for v in sorted(rows)]
 
 
 def storage_map(model: ClusterModel) -> dict[tuple[str, str], StorageResource]:
@@ -224,48 +238,59 @@ def storage_data(model: ClusterModel, item: StorageResource) -> dict[str, Any]:
 
 def guest_counts(model: ClusterModel) -> dict[str, tuple[int, int]]:
     """Return node -> (running, total) guest counts, templates excluded."""
-    counts: dict[str, list[int]] = {}
-    for guest in model.resources.guests.values():
-        if guest.template:
-            continue
-        entry = counts.setdefault(guest.node, [0, 0])
-        entry[1] += 1
-        if guest.status == "running":
-            entry[0] += 1
-    return {node: (c[0], c[1]) for node, c in counts.items()}
+    return _counts(guest_tally(model))
 
 
-def node_entities(model: ClusterModel, names: Iterable[str]) -> list[tuple[Key, dict[str, Any]]]:
+def _counts(tally: dict[str, list[int]]) -> dict[str, tuple[int, int]]:
+    return {node: (c[0], c[1]) for node, c in tally.items() if c[1]}
+
+
+def node_entities(model: ClusterModel, names: Iterable[str]) -> list[Entity]:
     """Return the cluster entity plus state and availability of the named nodes."""
-    counts = guest_counts(model)
-    out: list[tuple[Key, dict[str, Any]]] = [(("cluster", "state"), cluster_data(model))]
+    tally = guest_tally(model)
+    counts = _counts(tally)
+    out = [Entity(("cluster", "state"), cluster_data(model, tally))]
     for name in names:
-        out.append((("node", name, "state"), node_data(model, name, counts)))
+        out.append(Entity(("node", name, "state"), node_data(model, name, counts)))
         state = "online" if model.node_online(name) else "offline"
-        out.append((("node", name, "availability"), {"state": state}))
+        out.append(Entity(("node", name, "availability"), {"state": state}))
     return out
 
 
-def guest_entities(model: ClusterModel, nodes: set[str] | None = None) -> list[tuple[Key, dict]]:
-    """Return guest entities, all of them or only those on ``nodes``."""
-    online = {n for n in model.node_names() if model.node_online(n)}
+def guest_entities(model: ClusterModel, nodes: set[str] | None = None) -> list[Entity]:
+    """Return guest entities, all of them or only those on ``nodes``.
+
+    The payloads are the model's rows themselves: an unchanged guest keeps its row from poll
+    to poll, which lets the state store skip it by identity.
+    """
+    online = model.online_nodes()
+    keys = model.guest_keys
+    rows = model.resources.guests.rows
+    if len(keys) > 2 * len(rows) + 100:
+        keys.clear()  # forget the keys of guests that are gone
     return [
-        (("guest", str(g.vmid), "state"), guest_data(model, g, g.node in online))
-        for g in model.resources.guests.values()
-        if nodes is None or g.node in nodes
+        Entity(keys.get(vmid) or _guest_key(keys, vmid),
+               row if row["node"] in online else published(row, False))
+        for vmid, row in rows.items()
+        if nodes is None or row["node"] in nodes
     ]
 
 
-def storage_entities(model: ClusterModel, nodes: set[str] | None = None) -> list[tuple[Key, dict]]:
+def _guest_key(keys: dict[int, Key], vmid: int) -> Key:
+    key = keys[vmid] = ("guest", str(vmid), "state")
+    return key
+
+
+def storage_entities(model: ClusterModel, nodes: set[str] | None = None) -> list[Entity]:
     """Return storage entities, all of them or only those on ``nodes``."""
     return [
-        (("storage", node, name, "state"), storage_data(model, item))
+        Entity(("storage", node, name, "state"), storage_data(model, item))
         for (node, name), item in storage_map(model).items()
         if nodes is None or node in nodes
     ]
 
 
-def all_entities(model: ClusterModel) -> list[tuple[Key, dict[str, Any]]]:
+def all_entities(model: ClusterModel) -> list[Entity]:
     """Return every entity the plugin publishes (what the fast source owns)."""
     return [
         *node_entities(model, model.node_names()),

@@ -6,81 +6,17 @@ endpoint, and encodes booleans as 0/1. Units are in the field names (``_pct``, `
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-_TAG_SPLIT = re.compile(r"[;,\s]+")
+from jarvis.plugins.proxmox.convert import as_bool, as_float, as_int, opt_str, pct, used_pct
+from jarvis.plugins.proxmox.convert import parse_tags as parse_tags
+from jarvis.plugins.proxmox.guests import GuestResource as GuestResource
+from jarvis.plugins.proxmox.guests import GuestTable
+from jarvis.plugins.proxmox.guests import parse_guest as parse_guest
+
 GUEST_TYPES = ("qemu", "lxc")
-
-
-def as_int(value: Any) -> int | None:
-    """Return an int from an int, float or numeric string; None when absent or garbled."""
-    if type(value) is int:  # the common case, thousands of times per poll: keep it cheap
-        return value
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return int(value)
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        try:
-            return int(float(value))
-        except (TypeError, ValueError):
-            return None
-
-
-def as_float(value: Any) -> float | None:
-    """Return a float from a number or numeric string; None when absent or garbled."""
-    if type(value) is float:
-        return value
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def as_bool(value: Any) -> bool:
-    """Return PVE's 0/1 (or "0"/"1", true/false) as a bool; absent is False."""
-    if type(value) is int:
-        return value != 0
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
-def pct(fraction: Any) -> float | None:
-    """Turn PVE's 0..1 cpu fraction into a percentage with two decimals."""
-    if type(fraction) is float or type(fraction) is int:
-        return round(fraction * 100.0, 2)
-    value = as_float(fraction)
-    return None if value is None else round(value * 100.0, 2)
-
-
-def used_pct(used: int | None, total: int | None) -> float | None:
-    """Return used/total as a percentage, None when the total is unknown or zero."""
-    if used is None or not total:
-        return None
-    return round(used * 100.0 / total, 2)
-
-
-def parse_tags(value: Any) -> list[str]:
-    """Split PVE's tag string (``a;b``; older versions also use ``,`` or spaces)."""
-    if isinstance(value, list):
-        return [str(v) for v in value if str(v)]
-    if not value:
-        return []
-    return [t for t in _TAG_SPLIT.split(str(value)) if t]
-
-
-def _str(value: Any) -> str | None:
-    if type(value) is str:
-        return value or None
-    return None if value is None else str(value)
 
 
 @dataclass(slots=True)
@@ -101,33 +37,6 @@ class NodeResource:
     def online(self) -> bool:
         """Return True when PVE reports the node online."""
         return self.status == "online"
-
-
-@dataclass(slots=True)
-class GuestResource:
-    """A VM or container as listed by /cluster/resources."""
-
-    vmid: int
-    type: str
-    node: str
-    name: str | None
-    status: str
-    cpu_pct: float | None = None
-    cpu_cores: int | None = None
-    mem_used: int | None = None
-    mem_total: int | None = None
-    disk_used: int | None = None
-    disk_total: int | None = None
-    uptime_s: int | None = None
-    netin: int | None = None
-    netout: int | None = None
-    diskread: int | None = None
-    diskwrite: int | None = None
-    tags: list[str] = field(default_factory=list)
-    template: bool = False
-    lock: str | None = None
-    ha_state: str | None = None
-    pool: str | None = None
 
 
 @dataclass(slots=True)
@@ -156,44 +65,8 @@ class ClusterResources:
     """Everything /cluster/resources lists, by kind (SDN zones and pools are skipped)."""
 
     nodes: dict[str, NodeResource] = field(default_factory=dict)
-    guests: dict[int, GuestResource] = field(default_factory=dict)
+    guests: GuestTable = field(default_factory=GuestTable)
     storage: dict[tuple[str, str], StorageResource] = field(default_factory=dict)
-
-
-def parse_guest(item: Mapping[str, Any], *, node: str | None = None) -> GuestResource | None:
-    """Parse one guest entry (cluster/resources, /nodes/{n}/qemu or /lxc); None if no vmid."""
-    get = item.get  # bound once: this runs for every guest on every fast cycle
-    vmid = as_int(get("vmid"))
-    if vmid is None:
-        ident = str(get("id", ""))
-        vmid = as_int(ident.rpartition("/")[2]) if "/" in ident else None
-    if vmid is None:
-        return None
-    kind = get("type") or str(get("id", "qemu/")).partition("/")[0] or "qemu"
-    tags = get("tags")
-    return GuestResource(
-        vmid=vmid,
-        type=str(kind),
-        node=str(get("node") or node or ""),
-        name=_str(get("name")),
-        status=str(get("status") or "unknown"),
-        cpu_pct=pct(get("cpu")),
-        cpu_cores=as_int(get("maxcpu", get("cpus"))),
-        mem_used=as_int(get("mem")),
-        mem_total=as_int(get("maxmem")),
-        disk_used=as_int(get("disk")),
-        disk_total=as_int(get("maxdisk")),
-        uptime_s=as_int(get("uptime")),
-        netin=as_int(get("netin")),
-        netout=as_int(get("netout")),
-        diskread=as_int(get("diskread")),
-        diskwrite=as_int(get("diskwrite")),
-        tags=parse_tags(tags) if tags else [],
-        template=as_bool(get("template")),
-        lock=_str(get("lock")),
-        ha_state=_str(get("hastate")),
-        pool=_str(get("pool")),
-    )
 
 
 def parse_storage(item: Mapping[str, Any], *, node: str | None = None) -> StorageResource | None:
@@ -207,7 +80,7 @@ def parse_storage(item: Mapping[str, Any], *, node: str | None = None) -> Storag
     return StorageResource(
         node=str(where),
         storage=str(name),
-        type=_str(item.get("plugintype") if in_resources else item.get("type")),
+        type=opt_str(item.get("plugintype") if in_resources else item.get("type")),
         content=[c for c in str(item.get("content") or "").split(",") if c],
         shared=as_bool(item.get("shared")),
         active=(status == "available") if in_resources and status else _opt_bool(item, "active"),
@@ -222,9 +95,15 @@ def _opt_bool(item: Mapping[str, Any], key: str) -> bool | None:
     return as_bool(item[key]) if key in item and item[key] is not None else None
 
 
-def parse_cluster_resources(data: Iterable[Mapping[str, Any]] | None) -> ClusterResources:
-    """Parse /cluster/resources into nodes, guests and storage."""
+def parse_cluster_resources(
+    data: Iterable[Mapping[str, Any]] | None, reuse: GuestTable | None = None
+) -> ClusterResources:
+    """Parse /cluster/resources into nodes, guests and storage.
+
+    With ``reuse`` (the previous poll's guests), an unchanged guest keeps its previous row.
+    """
     result = ClusterResources()
+    add_guest = result.guests.add_item
     for item in data or ():
         kind = item.get("type")
         if kind == "node":
@@ -243,9 +122,7 @@ def parse_cluster_resources(data: Iterable[Mapping[str, Any]] | None) -> Cluster
                 uptime_s=as_int(item.get("uptime")),
             )
         elif kind in GUEST_TYPES:
-            guest = parse_guest(item)
-            if guest is not None:
-                result.guests[guest.vmid] = guest
+            add_guest(item, reuse)
         elif kind == "storage":
             storage = parse_storage(item)
             if storage is not None:
@@ -279,7 +156,7 @@ def parse_cluster_status(data: Iterable[Mapping[str, Any]] | None) -> ClusterSta
     result = ClusterStatus()
     for item in data or ():
         if item.get("type") == "cluster":
-            result.name = _str(item.get("name"))
+            result.name = opt_str(item.get("name"))
             result.quorate = as_bool(item.get("quorate"))
             result.version = as_int(item.get("version"))
         elif item.get("type") == "node" and item.get("name"):
@@ -288,7 +165,7 @@ def parse_cluster_status(data: Iterable[Mapping[str, Any]] | None) -> ClusterSta
                 name=name,
                 online=as_bool(item.get("online")),
                 nodeid=as_int(item.get("nodeid")),
-                ip=_str(item.get("ip")),
+                ip=opt_str(item.get("ip")),
                 local=as_bool(item.get("local")),
             )
     return result
@@ -320,10 +197,10 @@ def parse_node_status(data: Mapping[str, Any] | None) -> NodeStatus:
     data = data or {}
     memory, swap, rootfs = (data.get(k) or {} for k in ("memory", "swap", "rootfs"))
     cpuinfo = data.get("cpuinfo") or {}
-    version = _str(data.get("pveversion"))
+    version = opt_str(data.get("pveversion"))
     if version and version.startswith("pve-manager/"):
         version = version.split("/")[1]
-    kernel = _str(data.get("kversion"))
+    kernel = opt_str(data.get("kversion"))
     current = data.get("current-kernel") or {}
     if isinstance(current, Mapping) and current.get("release"):
         kernel = str(current["release"])
@@ -340,7 +217,7 @@ def parse_node_status(data: Mapping[str, Any] | None) -> NodeStatus:
         swap_total=as_int(swap.get("total")),
         rootfs_used=as_int(rootfs.get("used")),
         rootfs_total=as_int(rootfs.get("total")),
-        cpu_model=_str(cpuinfo.get("model")),
+        cpu_model=opt_str(cpuinfo.get("model")),
         cpu_cores=as_int(cpuinfo.get("cpus")),
         cpu_sockets=as_int(cpuinfo.get("sockets")),
         iowait_pct=pct(data.get("wait")),
@@ -359,7 +236,7 @@ def parse_guest_status(
     guest.node = node
     ha = data.get("ha") or {}
     if isinstance(ha, Mapping) and as_bool(ha.get("managed")):
-        guest.ha_state = _str(ha.get("state"))
+        guest.ha_state = opt_str(ha.get("state"))
     return guest
 
 

@@ -11,17 +11,12 @@ from jarvis.plugins.proxmox.config import ProxmoxConfig
 from jarvis.plugins.proxmox.coordinator import Coordinator
 from jarvis.plugins.proxmox.tools import build_tools
 
-# One coordinator per running plugin instance, keyed by its context (several hubs may share
-# this module in one process, e.g. in tests). Entries live from on_start to on_stop.
-_RUNNING: dict[int, tuple[PluginContext, Coordinator]] = {}
-
 
 def coordinator_for(ctx: PluginContext) -> Coordinator:
-    """Return the coordinator on_start created for this plugin instance."""
-    entry = _RUNNING.get(id(ctx))
-    if entry is None or entry[0] is not ctx:
+    """Return the coordinator on_start created for this hub (kept in ``ctx.runtime``)."""
+    if not isinstance(ctx.runtime, Coordinator):
         raise RuntimeError("the proxmox plugin is not started")
-    return entry[1]
+    return ctx.runtime
 
 
 def build_client(config: ProxmoxConfig) -> PveClient | None:
@@ -52,7 +47,7 @@ def on_start(ctx: PluginContext) -> None:
     """Create the client and coordinator; nothing talks to PVE until the first poll."""
     config = ctx.config if isinstance(ctx.config, ProxmoxConfig) else ProxmoxConfig()
     client = build_client(config)
-    _RUNNING[id(ctx)] = (ctx, Coordinator(client, config))
+    ctx.runtime = Coordinator(client, config)
     if client is None:
         ctx.set_status("ok", "idle: no endpoints configured")
     elif not config.verify_ssl and not config.fingerprint and config.ca_file is None:
@@ -88,6 +83,6 @@ def register_commands(register: Any, ctx: PluginContext) -> None:
 @hookimpl
 def on_stop(ctx: PluginContext) -> None:
     """Close the HTTP sessions."""
-    entry = _RUNNING.pop(id(ctx), None)
-    if entry is not None:
-        entry[1].close()
+    if isinstance(ctx.runtime, Coordinator):
+        ctx.runtime.close()
+        ctx.runtime = None

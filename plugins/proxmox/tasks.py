@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jarvis.plugins.proxmox.models import as_int
+from jarvis.plugins.proxmox.convert import as_int
 
 
 def _str(value: Any) -> str | None:

@@ -16,8 +16,9 @@ from jarvis.plugins.proxmox.client import (
     PveUnreachable,
     PveUpstreamError,
 )
+from jarvis.plugins.proxmox.convert import as_bool
 from jarvis.plugins.proxmox.entities import ClusterModel, guest_data
-from jarvis.plugins.proxmox.models import as_bool, parse_guest_status
+from jarvis.plugins.proxmox.models import parse_guest_status
 from pydantic import BaseModel, ConfigDict, Field
 
 

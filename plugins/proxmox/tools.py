@@ -15,6 +15,7 @@ from jarvis.plugins.proxmox.entities import (
     cluster_data,
     guest_counts,
     guest_data,
+    guest_rows,
     node_data,
     storage_data,
     storage_map,
@@ -94,10 +95,9 @@ class ProxmoxTools:
         with pve_errors():
             params = {"type": args.type} if args.type else {}
             parsed = parse_cluster_resources(await coord.get("cluster/resources", **params))
-        model = coord.model
         return {
             "nodes": [vars_of(n) for n in parsed.nodes.values()],
-            "guests": [guest_data(model, g, True) for g in parsed.guests.values()],
+            "guests": list(parsed.guests.rows.values()),
             "storage": [
                 {**vars_of(s), "used_pct": s.used_pct} for s in parsed.storage.values()
             ],
@@ -132,8 +132,7 @@ class ProxmoxTools:
         with pve_errors():
             model = await coord.ensure_model()
         rows = []
-        for vmid in sorted(model.resources.guests):
-            data = guest_data(model, model.resources.guests[vmid])
+        for data in guest_rows(model):
             if (
                 (args.node and data["node"] != args.node)
                 or (args.status and data["status"] != args.status)
