@@ -22,6 +22,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install -q '.[bench]'
 	$(BIN)/python bench/bench_publisher.py
+	$(BIN)/python bench/bench_demo.py
 	$(BIN)/python bench/bench_startup.py
 	$(BIN)/python bench/bench_proxmox.py
 
