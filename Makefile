@@ -20,7 +20,7 @@ lint: $(STAMP)
 	$(BIN)/mypy core mqtt plugins web
 
 bench: $(STAMP)
-	$(BIN)/pip install -q '.[bench]'
+	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python bench/bench_publisher.py
 	$(BIN)/python bench/bench_demo.py
 	$(BIN)/python bench/bench_startup.py

@@ -86,6 +86,13 @@ class SshConfig(BaseModel):
         default_factory=dict,
         description="name -> host; name them like the Proxmox nodes to act on those nodes",
     )
+    proxmox_nodes: bool = Field(
+        True,
+        description="Proxmox nodes the hub knows are hosts too: by node name, at the IP the "
+        "cluster reports, as node_username with the defaults below (a `hosts` entry of that name wins)",
+    )
+    node_port: int = Field(22, ge=1, le=65535, description="SSH port of the Proxmox nodes")
+    node_username: str = Field("root", pattern=r"^[A-Za-z0-9._][A-Za-z0-9._-]{0,31}$")
     key_file: str = "~/.ssh/id_ed25519"
     known_hosts: str = Field(
         "~/.ssh/known_hosts", description="host keys are verified against this file"
@@ -115,6 +122,12 @@ class SshConfig(BaseModel):
             if not re.match(HOST_NAME, name):
                 raise ValueError(f"invalid host name {name!r}: use letters, digits, . _ -")
         return hosts
+
+    def node_spec(self, address: str) -> HostSpec:
+        """Return the spec of a Proxmox node reached at ``address`` with the block's defaults."""
+        known_hosts = self.tofu_known_hosts if self.trust_on_first_use else self.known_hosts
+        return HostSpec(host=address, port=self.node_port, username=self.node_username, key_file=self.key_file,
+                        known_hosts=known_hosts, trust_on_first_use=self.trust_on_first_use)
 
     def host_specs(self) -> dict[str, HostSpec]:
         """Resolve every host against the block's defaults."""

@@ -134,19 +134,30 @@ def _systemd_error(host: str, service: str, result: ExecResult) -> ToolError:
     )
 
 
+def _host(ctx: PluginContext, rt: SshRuntime, name: str) -> str:
+    """Check a host name; a Proxmox node the hub knows (by name) becomes a host on first use."""
+    host = _check(name, HOST_NAME, "host name")
+    if host not in rt.client.hosts and rt.config.proxmox_nodes:
+        node = ctx.state(("node", host, "state")).get(("node", host, "state")) or {}
+        address = node.get("ip")
+        if isinstance(address, str) and address:
+            rt.client.hosts[host] = rt.config.node_spec(address)
+    return host
+
+
 def make_tools(ctx: PluginContext) -> list[Tool]:
     """Build the plugin's tools; handlers find the client through ``runtime(ctx)``."""
 
     async def exec_(args: ExecArgs, call: ToolCall) -> dict[str, Any]:
         rt = runtime(ctx)
-        host = _check(args.host, HOST_NAME, "host name")
+        host = _host(ctx, rt, args.host)
         argv = _check_argv(args.argv)
         res = await _guard(rt.client.exec(host, argv, _timeout(rt, args.timeout_s)))
         return {"host": host, "argv": argv, **res.to_dict()}
 
     async def service_status(args: ServiceArgs, call: ToolCall) -> dict[str, Any]:
         rt = runtime(ctx)
-        host = _check(args.host, HOST_NAME, "host name")
+        host = _host(ctx, rt, args.host)
         service = _check(args.service, SERVICE_NAME, "service name")
         argv = ["systemctl", "show", "--no-pager", f"--property={parse.SHOW_PROPERTIES}", service]
         res = await _guard(rt.client.exec(host, argv, rt.config.command_timeout_s, _C))
@@ -159,7 +170,7 @@ def make_tools(ctx: PluginContext) -> list[Tool]:
 
     async def service_restart(args: ServiceArgs, call: ToolCall) -> dict[str, Any]:
         rt = runtime(ctx)
-        host = _check(args.host, HOST_NAME, "host name")
+        host = _host(ctx, rt, args.host)
         service = _check(args.service, SERVICE_NAME, "service name")
         argv = ["systemctl", "restart", "--no-ask-password", service]
         res = await _guard(rt.client.exec(host, argv, rt.config.long_command_timeout_s, _C))
@@ -170,7 +181,7 @@ def make_tools(ctx: PluginContext) -> list[Tool]:
 
     async def updates_check(args: HostArgs, call: ToolCall) -> dict[str, Any]:
         rt = runtime(ctx)
-        host = _check(args.host, HOST_NAME, "host name")
+        host = _host(ctx, rt, args.host)
         argv = ["apt", "list", "--upgradable"]
         res = await _guard(rt.client.exec(host, argv, rt.config.long_command_timeout_s, _C))
         if res.exit_status == 127:
@@ -183,7 +194,7 @@ def make_tools(ctx: PluginContext) -> list[Tool]:
 
     async def pct_exec(args: PctExecArgs, call: ToolCall) -> dict[str, Any]:
         rt = runtime(ctx)
-        host = _check(args.host, HOST_NAME, "host name")
+        host = _host(ctx, rt, args.host)
         argv = ["pct", "exec", str(args.vmid), "--", *_check_argv(args.argv)]
         res = await _guard(rt.client.exec(host, argv, _timeout(rt, args.timeout_s)))
         return {"host": host, "vmid": args.vmid, "argv": args.argv, **res.to_dict()}
@@ -242,8 +253,8 @@ async def open_pty(
 
     Errors come as ToolError codes like the tools' (not_found, unreachable, denied...).
     """
-    _check(host, HOST_NAME, "host name")
-    return await _guard(runtime(ctx).client.open_pty(host, term_type, cols, rows))
+    rt = runtime(ctx)
+    return await _guard(rt.client.open_pty(_host(ctx, rt, host), term_type, cols, rows))
 
 
 @hookimpl
@@ -264,7 +275,7 @@ def on_start(ctx: PluginContext) -> None:
     """Prepare the client; connections open on first use, so an idle plugin costs nothing."""
     rt = runtime(ctx)
     if not rt.config.hosts:
-        ctx.log.info("ssh: no hosts configured, idling (list the Proxmox nodes under hosts)")
+        ctx.log.info("ssh: no hosts configured; Proxmox nodes are reachable by name once the proxmox plugin sees them")
 
 
 @hookimpl
