@@ -24,6 +24,7 @@ from typing import Any
 
 import psutil
 import requests
+from jarvis.core.runner import tune_gc
 from jarvis.core.state import StateStore
 from jarvis.mqtt.publisher import StatePublisher
 from jarvis.plugins.proxmox.client import PveClient
@@ -65,6 +66,7 @@ class Admin:
 
 async def bench_ours(info: dict[str, Any], admin: Admin, cycles: int, pause_s: float) -> dict:
     """Run the fast tier ``cycles`` times (after one warm-up) and the slow tiers once."""
+    tune_gc()  # as `jarvis run` does
     process = psutil.Process()
     rss_before = process.memory_info().rss
     config = ProxmoxConfig.model_validate({

@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from jarvis.core.config import parse_config
-from jarvis.core.runner import running_services, stop_event
+from jarvis.core.runner import running_services, stop_event, tune_gc
 
 log = logging.getLogger("jarvis.demo")
 DEFAULT_PORTS = {"mqtt_port": 1883, "ws_port": 9001, "http_port": 8080}
@@ -124,6 +124,7 @@ async def run_demo(ns: argparse.Namespace) -> int:
     except PortBusy as error:
         print(f"jarvis demo: {error}", file=sys.stderr)
         return 2
+    tune_gc()
     stopping = stop_event()
     sim = SimulatorProcess(ns.nodes, ns.guests, ns.seed)
     broker = None
