@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import socket
@@ -89,7 +90,8 @@ class SimulatorProcess:
                    "--nodes", str(nodes), "--guests", str(guests)]
         if seed is not None:
             command += ["--seed", str(seed)]
-        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        # Its own session, so a Ctrl-C reaches only the demo, which then stops it in order.
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)
         self.url = self.token_id = self.token_secret = self.ca_file = ""
 
     async def ready(self, within_s: float = 30.0) -> SimulatorProcess:
@@ -131,8 +133,11 @@ async def run_demo(ns: argparse.Namespace) -> int:
     starting_broker = asyncio.create_task(start_demo_broker(ports["mqtt_port"], ports["ws_port"]))
     try:
         preload()  # while the broker and the simulator start in parallel
-        broker = await starting_broker
+        # Shielded: a Ctrl-C now must not orphan a broker that is half started.
+        broker = await asyncio.shield(starting_broker)
         await sim.ready()
+        if stopping.is_set():
+            return 0
         config = parse_config(demo_config(ns, broker, sim, ports["http_port"]))
         async with running_services(config) as (_hub, bridge, server):
             await bridge.wait_connected(10)
@@ -152,8 +157,9 @@ async def run_demo(ns: argparse.Namespace) -> int:
             log.info("stopping the demo")
     finally:
         await sim.stop()
-        if broker is None and not starting_broker.cancelled():
-            broker = await starting_broker
+        if broker is None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                broker = await starting_broker
         if broker is not None:
             await broker.aclose()
     return 0

@@ -255,6 +255,9 @@ class MosquittoProcess:
             self._proc = subprocess.Popen(
                 [self.binary, "-c", str(self.config_path)],
                 stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                # Its own session: a Ctrl-C in the terminal reaches only us, and we stop
+                # the broker last, after the hub has said goodbye on it.
+                start_new_session=True,
             )
 
     def _wait_ready(self, timeout: float) -> None:

@@ -114,7 +114,7 @@ class StatePublisher:
             if data is None:
                 if self.published.pop(key, None) is None:
                     continue
-                batch.append((self._topics.pop(key, None) or self.topic(key), b""))
+                batch.append((self._topics.pop(key, "") or self.topic(key), b""))
                 self.counters["cleared"] += 1
             elif self.differs(self.published.get(key), data):
                 batch.append((self.topic(key), encode(data)))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
@@ -34,8 +34,10 @@ def colon_fingerprint(der: bytes) -> str:
     return ":".join(f"{b:02X}" for b in digest.finalize())
 
 
-def _key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def _key() -> ec.EllipticCurvePrivateKey:
+    # PVE makes RSA keys; clients only see a certificate and its fingerprint, and an EC key
+    # takes a millisecond where RSA takes ~100 ms of the demo's start-up.
+    return ec.generate_private_key(ec.SECP256R1())
 
 
 def write_certificates(directory: Path, node: str, host: str) -> CertFiles:
