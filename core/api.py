@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 hookimpl = pluggy.HookimplMarker("jarvis")
 
-Source_ = Literal["mqtt", "cli", "llm", "monitor", "web"]
+SOURCES: frozenset[str] = frozenset({"mqtt", "cli", "llm", "monitor", "web"})  # who may call a tool
 HUMAN_SOURCES: frozenset[str] = frozenset({"mqtt", "cli", "web"})
 _SLUG = re.compile(r"[^A-Za-z0-9_-]+")
 

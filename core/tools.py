@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from jarvis.core.api import HUMAN_SOURCES, Event, Risk, Target, Tool, ToolCall, ToolError
+from jarvis.core.api import HUMAN_SOURCES, SOURCES, Event, Risk, Target, Tool, ToolCall, ToolError
 from jarvis.core.redact import redact, redact_value
 from jarvis.core.safety import Confirmation, RateLimiter, is_protected
 from pydantic import ValidationError
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("jarvis.tools")
 TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
-SOURCES = frozenset({"mqtt", "cli", "llm", "monitor", "web"})
 Reply = dict[str, Any]
 
 
