@@ -75,7 +75,7 @@ class Hub:
             if exc is not None:
                 self._fail(name, f"start failed: {type(exc).__name__}: {exc}")
         # Everything not failed by now gets on_stop, even if a register_* hook fails below.
-        self._started = {n for n, c in self.contexts.items() if c.status != "failed"}
+        self._started = set(self._live())
         await self._collect_registrations()
         if run_sources:
             for runner in self.runners:
@@ -141,8 +141,12 @@ class Hub:
         log.error("plugin %s failed: %s", name, reason)
         self.contexts[name].set_status("failed", reason)
 
+    def _live(self) -> list[str]:
+        """Names of the enabled plugins that have not failed."""
+        return [n for n, c in self.contexts.items() if c.status != "failed"]
+
     async def _collect_registrations(self) -> None:
-        live = [n for n, c in self.contexts.items() if c.status != "failed"]
+        live = self._live()
 
         def args(name: str, register: Callable[..., Any]) -> dict[str, Any]:
             return {"register": register, "ctx": self.contexts[name]}
@@ -271,8 +275,9 @@ class Hub:
             task.add_done_callback(self._background.discard)
 
     async def _deliver(self, event: Event) -> None:
-        live = [n for n, c in self.contexts.items() if c.status != "failed"]
-        outcome = await call_each(self.pm, "on_event", lambda n: {"event": event, "ctx": self.contexts[n]}, only=live)
+        outcome = await call_each(
+            self.pm, "on_event", lambda n: {"event": event, "ctx": self.contexts[n]}, only=self._live()
+        )
         for name, exc in outcome.items():
             if exc is not None:
                 log.warning("plugin %s on_event failed: %s", name, exc)

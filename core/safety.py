@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,16 +13,14 @@ from jarvis.core.api import Target
 from jarvis.core.config import SafetyConfig
 
 
-def is_protected(
-    safety: SafetyConfig, target: Target | None, guest_names: Mapping[str, str]
-) -> bool:
-    """Return True when config protects ``target`` (guests by vmid or by name)."""
+def is_protected(safety: SafetyConfig, target: Target | None, guest_name: str | None = None) -> bool:
+    """Return True when config protects ``target`` (a guest by vmid or by its ``guest_name``)."""
     if target is None:
         return False
     protected = safety.protected
     if target.kind == "guest":
         wanted = {str(g) for g in protected.guests}
-        return target.id in wanted or guest_names.get(target.id) in wanted
+        return target.id in wanted or (guest_name is not None and guest_name in wanted)
     if target.kind == "node":
         return target.id in protected.nodes
     if target.kind == "docker":

@@ -133,11 +133,12 @@ class Pipeline:
             target = tool.target(parsed) if tool.target else None
         except ToolError as exc:
             return error(exc.code, exc.message)
-        refusal = self._refusal(name, tool, risk, target, source, confirmed)
+        protected = tool.disruptive and self._protected(target)
+        refusal = self._refusal(name, risk, target, protected, source)
         if refusal is not None:
             return refusal
-        if not confirmed and self._needs_confirmation(name, tool, risk, target, source):
-            return self._ask_confirmation(name, clean, risk, target, source)
+        if not confirmed and self._needs_confirmation(name, risk, protected, source):
+            return self._ask_confirmation(name, clean, risk, target, protected, source)
         if risk is not Risk.READ:
             limited = self.limiter.check(name, target)
             if limited:
@@ -146,14 +147,17 @@ class Pipeline:
         return await self._execute(name, tool, parsed, clean, risk, source)
 
     def _protected(self, target: Target | None) -> bool:
-        names = {key[1]: str(data.get("name")) for key, data in self.hub.state.items(("guest",)).items()}
-        return is_protected(self.hub.config.safety, target, names)
+        guest_name = None
+        if target is not None and target.kind == "guest":
+            guest = self.hub.state.get(("guest", target.id, "state")) or {}
+            guest_name = str(guest["name"]) if guest.get("name") else None
+        return is_protected(self.hub.config.safety, target, guest_name)
 
     def _refusal(
-        self, name: str, tool: Tool, risk: Risk, target: Target | None, source: str, confirmed: bool
+        self, name: str, risk: Risk, target: Target | None, protected: bool, source: str
     ) -> Reply | None:
         automated = source not in HUMAN_SOURCES
-        if tool.disruptive and self._protected(target) and automated:
+        if protected and automated:
             return error(
                 "protected",
                 f"{name}: {target.kind} {target.id} is protected; only a confirmed human request may "  # type: ignore[union-attr]
@@ -167,10 +171,7 @@ class Pipeline:
                 return error("autonomy_notify", f"{name}: autonomy is {mode!r}; the monitor only notifies")
         return None
 
-    def _needs_confirmation(
-        self, name: str, tool: Tool, risk: Risk, target: Target | None, source: str
-    ) -> bool:
-        protected = tool.disruptive and self._protected(target)
+    def _needs_confirmation(self, name: str, risk: Risk, protected: bool, source: str) -> bool:
         if protected:
             return True
         if risk is not Risk.DANGEROUS:
@@ -180,10 +181,10 @@ class Pipeline:
         return not allowlisted
 
     def _ask_confirmation(
-        self, name: str, args: dict[str, Any], risk: Risk, target: Target | None, source: str
+        self, name: str, args: dict[str, Any], risk: Risk, target: Target | None, protected: bool, source: str
     ) -> Reply:
         what = f" on {target.kind} {target.id}" if target else ""
-        reason = f"{name}{what} is {risk.value}" + (" and the target is protected" if self._protected(target) else "")
+        reason = f"{name}{what} is {risk.value}" + (" and the target is protected" if protected else "")
         confirmation = Confirmation(
             tool=name, args=args, risk=risk.value, reason=reason, requested_by=source,
             ttl_s=self.hub.config.safety.confirmation_ttl_s,
@@ -213,12 +214,7 @@ class Pipeline:
             self.hub.emit(Event(type="action", source=source, summary=f"denied {pending.tool}",
                                 details={"confirmation": pending.id, "status": "denied"}))
             return ok({"id": pending.id, "approved": False})
-        if pending.requested_by not in HUMAN_SOURCES:
-            tool = self.registry.tools.get(pending.tool)
-            if tool is not None and tool.disruptive:
-                target = tool.target(tool.args.model_validate(pending.args)) if tool.target else None
-                if self._protected(target):
-                    return error("protected", f"{pending.tool}: target is protected")
+        # Runs as its requester: the pipeline refuses a protected target to an automated one.
         return await self.call(pending.tool, pending.args, pending.requested_by, confirmed=True)
 
     def expire_confirmations(self) -> None:

@@ -114,7 +114,8 @@ class StatePublisher:
             if data is None:
                 if self.published.pop(key, None) is None:
                     continue
-                batch.append((self._topics.pop(key, "") or self.topic(key), b""))
+                batch.append((self.topic(key), b""))
+                del self._topics[key]  # a vanished thing's topic is not needed again
                 self.counters["cleared"] += 1
             elif self.differs(self.published.get(key), data):
                 batch.append((self.topic(key), encode(data)))

@@ -45,7 +45,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ACTIONS = ("start", "stop", "restart")
 MAX_GRACE_S = 120
-WAKE_DELAY_S = 0.5
 
 
 class EndpointConfig(BaseModel):
@@ -122,7 +121,6 @@ class Runtime:
             )
             for host, ep in config.endpoints.items()
         }
-        self._wake_handle: asyncio.TimerHandle | None = None
 
     def canonical_host(self, host: str) -> str:
         """Map a slugged host id from a topic (``nas_lan``) back to its config name."""
@@ -151,17 +149,12 @@ class Runtime:
 
     async def close(self) -> None:
         """Close every endpoint's session and tunnel."""
-        if self._wake_handle is not None:
-            self._wake_handle.cancel()
         await asyncio.gather(*(ep.close() for ep in self.endpoints.values()),
                              return_exceptions=True)
 
     def wake(self) -> None:
-        """Ask the hub to poll soon, so an action shows up in the published state quickly."""
-        if self._wake_handle is not None:
-            self._wake_handle.cancel()
-        # deferred a little: the engine settles before we look again
-        self._wake_handle = asyncio.get_running_loop().call_later(WAKE_DELAY_S, self.ctx.wake_sources)
+        """Ask the hub to poll now, so an action shows up in the published state quickly."""
+        self.ctx.wake_sources()
 
 
 def _runtime(ctx: PluginContext) -> Runtime:
