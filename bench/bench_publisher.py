@@ -109,7 +109,7 @@ async def throughput_publisher(broker: MosquittoProcess, n: int, rng: random.Ran
     """N changed entities through StateStore + StatePublisher + BrokerLink."""
     base = f"tp{n}-{rng.randrange(10**6)}"
     link, task = await connect_link(broker, f"bench-{base}")
-    publisher = StatePublisher(base, lambda t, p, r: link.publish(t, p, retain=r))
+    publisher = StatePublisher(base, link.publish_retained)
     store = StateStore()
     store.subscribe(publisher.on_changes)
     counter = Counter(broker, base, n)
@@ -168,7 +168,7 @@ async def steady_cycles(
 ) -> dict[str, Any]:
     """CPU ms and messages per cycle after the first, through store + publisher + link."""
     link, task = await connect_link(broker, f"bench-{label}")
-    publisher = StatePublisher(label, lambda t, p, r: link.publish(t, p, retain=r), deadbands, relative)
+    publisher = StatePublisher(label, link.publish_retained, deadbands, relative)
     store = StateStore()
     store.subscribe(publisher.on_changes)
     store.apply("bench", snapshot(make(0)))

@@ -44,7 +44,7 @@ class MqttBridge:
         self.hub = hub
         cfg = hub.config.mqtt
         self.base = cfg.base_topic
-        self.publisher = StatePublisher(self.base, self._send_retained, cfg.deadbands, cfg.relative_deadbands)
+        self.publisher = StatePublisher(self.base, self._send_state, cfg.deadbands, cfg.relative_deadbands)
         self.router = Router(hub, self.base, cfg.max_payload_bytes)
         self.link = BrokerLink(
             cfg,
@@ -112,8 +112,9 @@ class MqttBridge:
         except LinkDown:
             log.debug("reply to %s lost: broker link down", reply.topic)
 
-    async def _send_retained(self, topic: str, payload: bytes, retain: bool) -> None:
-        await self.link.publish(topic, payload, retain=retain)
+    async def _send_state(self, messages: list[tuple[str, bytes]]) -> None:
+        """Publish retained state messages through the broker link."""
+        await self.link.publish_retained(messages)
 
     def _on_event(self, event: Event) -> None:
         try:
@@ -131,4 +132,5 @@ class MqttBridge:
                 pass
 
     def _health(self) -> dict[str, Any]:
-        return {"mqtt": {**self.link.info(), **self.publisher.counters, **self.router.counters}}
+        return {"mqtt": {**self.link.info(), **self.publisher.counters, **self.router.counters,
+                         "last_flush": self.publisher.last_flush}}

@@ -10,12 +10,14 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
 from jarvis.core.config import MqttConfig
+from jarvis.mqtt.packets import encode_publishes
+from paho.mqtt.client import PUBLISH, MQTTMessageInfo
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -23,6 +25,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 log = logging.getLogger("jarvis.mqtt")
 MAX_BACKOFF_S = 30.0
 CONNECT_TIMEOUT_S = 5.0
+STREAM_CHUNK_BYTES = 256 * 1024  # one queued write; keeps a reply from waiting behind megabytes
 
 
 def _abandon(client: aiomqtt.Client) -> None:
@@ -33,6 +36,18 @@ def _abandon(client: aiomqtt.Client) -> None:
     """
     with contextlib.suppress(Exception):
         client._client.disconnect()
+
+
+def _chunks(messages: Sequence[tuple[str, bytes]]) -> Iterator[Sequence[tuple[str, bytes]]]:
+    """Split messages into runs of about STREAM_CHUNK_BYTES (at least one message each)."""
+    start = 0
+    while start < len(messages):
+        size, end = 0, start
+        while end < len(messages) and (size < STREAM_CHUNK_BYTES or end == start):
+            size += len(messages[end][0]) + len(messages[end][1])
+            end += 1
+        yield messages[start:end]
+        start = end
 
 
 class LinkDown(Exception):
@@ -187,18 +202,66 @@ class BrokerLink:
         correlation_data: bytes | None = None,
     ) -> None:
         """Publish one message; raise LinkDown when not connected."""
-        client = self._require()
         properties = None
         if correlation_data is not None and self.protocol == "5":
             properties = Properties(PacketTypes.PUBLISH)
             properties.CorrelationData = correlation_data
         try:
-            await client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
-        except aiomqtt.MqttError as error:
+            await self._publish_one(topic, payload, qos=qos, retain=retain, properties=properties)
+        except LinkDown:
             self.counters["dropped"] += 1
-            raise LinkDown(str(error)) from error
+            raise
         self.counters["published"] += 1
         self.counters["bytes_out"] += len(payload)
+
+    async def publish_retained(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Publish retained QoS 0 messages in order; return once the last one is written.
+
+        All but the last go to paho's outgoing queue as pre-encoded PUBLISH packets, a chunk at
+        a time (one socket write each instead of one per message, and no per-message
+        callbacks). paho writes its queue in order, so awaiting the last message, published
+        the ordinary way, awaits them all. A topic no broker would take (a wildcard) raises
+        ValueError before anything is sent.
+        """
+        if not messages:
+            return
+        try:
+            await self._publish_stream(messages)
+        except LinkDown:
+            self.counters["dropped"] += len(messages)
+            raise
+        self.counters["published"] += len(messages)
+        self.counters["bytes_out"] += sum(len(payload) for _topic, payload in messages)
+
+    async def _publish_one(
+        self, topic: str, payload: bytes, *, qos: int, retain: bool, properties: Properties | None = None
+    ) -> None:
+        client = self._client
+        if client is None:
+            raise LinkDown("not connected to the broker")
+        try:
+            await client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+        except aiomqtt.MqttError as error:
+            raise LinkDown(str(error)) from error
+
+    async def _publish_stream(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        client = self._client
+        if client is None:
+            raise LinkDown("not connected to the broker")
+        *head, (last_topic, last_payload) = messages
+        paho_client = client._client  # aiomqtt has no bulk API; paho's queue is stable in 2.x
+        if head and hasattr(paho_client, "_packet_queue") and hasattr(paho_client, "_mid_generate"):
+            if not paho_client.is_connected():
+                raise LinkDown("not connected to the broker")
+            v5 = self.protocol == "5"
+            streams = [encode_publishes(chunk, retain=True, v5=v5) for chunk in _chunks(head)]
+            for stream in streams:
+                # Its own mid, so aiomqtt can never mistake it for a pending QoS 1 publish.
+                mid = paho_client._mid_generate()
+                paho_client._packet_queue(PUBLISH, stream, mid, 0, MQTTMessageInfo(mid))
+        elif head:
+            await asyncio.gather(*(self._publish_one(t, p, qos=0, retain=True) for t, p in head))
+        await self._publish_one(last_topic, last_payload, qos=0, retain=True)
 
     def _require(self) -> aiomqtt.Client:
         if self._client is None:

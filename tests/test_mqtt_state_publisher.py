@@ -8,8 +8,10 @@ from typing import Any
 import aiomqtt
 import pytest
 from jarvis.core.hub import Hub
+from jarvis.core.state import Change
 from jarvis.mqtt.bridge import MqttBridge
 from jarvis.mqtt.broker import MosquittoProcess
+from jarvis.mqtt.publisher import StatePublisher
 
 from tests.fixtures.bridge import BASE, AsyncPeer, ProbePlugin, payload_of, retained_under
 
@@ -108,3 +110,52 @@ async def test_a_vanished_entity_is_cleared_with_an_empty_retained_payload(
     assert sorted(await retained_under(broker, f"{BASE}/probe/#")) == [f"{BASE}/probe/alpha/state"]
 
 
+
+
+async def test_each_flush_reports_its_changes_messages_and_cpu(bridged_hub: Bridged) -> None:
+    hub, bridge, _broker = bridged_hub
+    sent: list[tuple[str, bytes]] = []
+
+    async def collect(messages: list[tuple[str, bytes]]) -> None:
+        sent.extend(messages)
+
+    state = StatePublisher(BASE, collect)
+    state.on_changes([Change(("a",), {"cpu_pct": 1.0}), Change(("b",), {"cpu_pct": 1.0})])
+    await state.flush()
+    state.on_changes([Change(("a",), {"cpu_pct": 1.5}), Change(("b",), {"cpu_pct": 9.0}), Change(("c",), None)])
+    assert await state.flush() == 1
+    assert [topic for topic, _ in sent] == [f"{BASE}/a", f"{BASE}/b", f"{BASE}/b"]
+    last = state.last_flush
+    assert (last["changes"], last["messages"]) == (3, 1) and last["cpu_ms"] >= 0
+    await hub.refresh()
+    for _ in range(100):  # the bridge's own publisher flushes in the background
+        if bridge.publisher.last_flush:
+            break
+        await asyncio.sleep(0.05)
+    assert set(hub.health()["mqtt"]["last_flush"]) == {"changes", "messages", "cpu_ms"}  # in bridge/health
+
+
+def publisher() -> StatePublisher:
+    """A publisher with the default deadbands and nowhere to send."""
+    async def nowhere(_messages: list[tuple[str, bytes]]) -> None:
+        raise AssertionError("not sent in these tests")
+    return StatePublisher(BASE, nowhere)
+
+
+@pytest.mark.parametrize(("old", "new", "differs"), [
+    ({"cpu_pct": 10.0}, {"cpu_pct": 11.99}, False),           # absolute band 2.0
+    ({"cpu_pct": 10.0}, {"cpu_pct": 12.0}, True),             # reaching the band publishes
+    ({"cpu_pct": 10.0}, {"cpu_pct": 8.0}, True),              # in either direction
+    ({"mem_used": 1000}, {"mem_used": 1020}, False),          # relative band 2 %
+    ({"mem_used": 1000}, {"mem_used": 979}, True),
+    ({"mem_used": 0}, {"mem_used": 1}, True),                 # relative to at least 1
+    ({"netin": -100}, {"netin": -109}, False),                # relative to the size, not the sign
+    ({"cpu_pct": None}, {"cpu_pct": 0.5}, True),              # a value appearing
+    ({"cpu_pct": False}, {"cpu_pct": 1.5}, True),             # a bool is never a number here
+    ({"status": "running"}, {"status": "stopped"}, True),     # no deadband: any change
+    ({"a": 1, "b": 2}, {"a": 1, "c": 2}, True),               # same size, another field
+    ({"a": 1}, {"a": 1, "b": 2}, True),
+    ({"tags": ["x"], "cpu_pct": 1.0}, {"tags": ["x"], "cpu_pct": 1.5}, False),
+])
+def test_deadbands_decide_what_is_worth_a_message(old: dict[str, Any], new: dict[str, Any], differs: bool) -> None:
+    assert publisher().differs(old, new) is differs
