@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_demo.py
 	$(BIN)/python bench/bench_startup.py
 	$(BIN)/python bench/bench_proxmox.py
+	$(BIN)/python bench/bench_hub.py
 
 $(STAMP):
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { .ci/system-deps.sh venv && $(PYTHON) -m venv $(VENV); }

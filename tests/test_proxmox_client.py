@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import ssl
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +29,8 @@ from jarvis.plugins.proxmox.models import (
     parse_node_status,
     parse_storage_list,
 )
+from jarvis.plugins.proxmox.resources import ResourceItem, decode_resources
+from jarvis.plugins.proxmox.sim.cert import write_certificates
 from jarvis.plugins.proxmox.sim.runner import start_simulator
 from jarvis.plugins.proxmox.tasks import parse_task_status
 
@@ -213,3 +221,47 @@ async def test_fast_cycle_budget_whatever_the_size(pve_sim_factory: Any, nodes: 
             assert stats["total"] <= 3, stats["endpoints"]
             assert runner(hub, "cluster").metrics["api_calls"] <= 3
         assert len(hub.state.items(("guest",))) == nodes * 10
+
+
+# -- the fast tier's one-read body -------------------------------------------------------------
+
+def test_bulk_answers_reuse_one_connection(pve_sim: Any) -> None:
+    pve = client(pve_sim)
+    for _ in range(4):
+        items = pve.get_decoded("cluster/resources", decode_resources)
+        assert any(isinstance(i, ResourceItem) and i.type == "qemu" for i in items)
+    pools = pve._apis[0]._store["session"].get_adapter(pve_sim.url).poolmanager.pools
+    counts = [pools[key].num_connections for key in pools.keys()]
+    assert counts == [1]
+
+
+def stalling_https_server(folder: Path) -> tuple[socket.socket, str, str]:
+    """Serve one HTTPS answer that promises 1 MB and sends 10 bytes, then stalls."""
+    certs = write_certificates(folder, "stall", "127.0.0.1")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certs.cert_file, certs.key_file)
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            raw, _ = listener.accept()
+            with context.wrap_socket(raw, server_side=True) as conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: 1000000\r\n\r\n{\"data\": [")
+                time.sleep(5)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener, f"https://127.0.0.1:{listener.getsockname()[1]}", certs.fingerprint
+
+
+def test_an_answer_that_stalls_mid_body_is_a_timeout_not_a_crash(tmp_path: Path) -> None:
+    listener, url, fingerprint = stalling_https_server(tmp_path)
+    try:
+        pve = PveClient([url], "root@pam!jarvis", "secret", fingerprints=[fingerprint],
+                        connect_timeout_s=2, timeout_s=0.5)
+        with pytest.raises(PveUnreachable, match="timed out") as caught:
+            pve.get_decoded("cluster/resources", decode_resources)
+        assert caught.value.timeout  # every endpoint timed out: the plugin says so, and retries
+    finally:
+        listener.close()

@@ -6,7 +6,7 @@ import contextvars
 import hashlib
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,6 +263,10 @@ class PveClient:
         """GET ``path`` (relative to /api2/json) and return its ``data``."""
         return self.request("get", path, **params)
 
+    def get_decoded(self, path: str, decode: Callable[[bytes], Any], **params: Any) -> Any:
+        """GET ``path`` and return ``decode(body)``: for answers worth a decoder of their own."""
+        return self.request("get", path, decode, **params)
+
     def post(self, path: str, **data: Any) -> Any:
         """POST to ``path`` and return its ``data`` (usually a task UPID)."""
         return self.request("post", path, **data)
@@ -272,7 +276,9 @@ class PveClient:
         for api in self._apis:
             api._store["session"].close()
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def request(
+        self, method: str, path: str, decode: Callable[[bytes], Any] | None = None, /, **kwargs: Any
+    ) -> Any:
         """Run one API request, failing over to the next endpoint when one is down."""
         node = _node_of(path)
         failures: list[str] = []
@@ -283,7 +289,7 @@ class PveClient:
             index = (start + step) % count
             endpoint = self.endpoints[index]
             try:
-                result = send(self._apis[index](path.strip("/")), method, kwargs)
+                result = send(self._apis[index](path.strip("/")), method, kwargs, decode)
             except ResourceException as error:
                 self._count()
                 mapped = self._map_http_error(error, node, path)

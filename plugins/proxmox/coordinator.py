@@ -34,6 +34,7 @@ from jarvis.plugins.proxmox.models import (
     parse_node_status,
     parse_storage_list,
 )
+from jarvis.plugins.proxmox.resources import decode_resources
 
 T = TypeVar("T")
 log = logging.getLogger("jarvis.plugins.proxmox")
@@ -97,7 +98,7 @@ class Coordinator:
         with count_calls() as calls:
             try:
                 # Sequential on purpose: failover happens once, on the first call.
-                resources = await self.call(client.get, "cluster/resources")
+                resources = await self.call(client.get_decoded, "cluster/resources", decode_resources)
                 status = await self.call(client.get, "cluster/status")
             except PveError as error:
                 self.fast_ok = False

@@ -33,7 +33,8 @@ class ClusterModel:
     unreachable: dict[str, str] = field(default_factory=dict)  # node -> why its API failed
     overrides: dict[int, tuple[GuestResource, float]] = field(default_factory=dict)
     has_data: bool = False
-    guest_keys: dict[int, Key] = field(default_factory=dict)  # built once per guest, not per poll
+    # A guest's entity is reused while its row is the same object: no new tuple per poll.
+    guest_entities: dict[int, Entity] = field(default_factory=dict)
 
     def member_online(self, name: str) -> bool:
         """Return True when cluster/resources and cluster/status both say the node is up."""
@@ -88,20 +89,8 @@ def _sum(values: Iterable[int | None]) -> int:
 
 
 def guest_tally(model: ClusterModel) -> dict[str, list[int]]:
-    """Return node -> [running, total, templates, running templates] in one pass over guests."""
-    tally: dict[str, list[int]] = {}
-    for row in model.resources.guests.rows.values():
-        entry = tally.get(row["node"])
-        if entry is None:
-            entry = tally[row["node"]] = [0, 0, 0, 0]
-        running = row["status"] == "running"
-        if row["template"]:
-            entry[2] += 1
-            entry[3] += running
-        else:
-            entry[1] += 1
-            entry[0] += running
-    return tally
+    """Return node -> [running, total, templates, running templates] (counted during parsing)."""
+    return model.resources.guests.tally()
 
 
 def cluster_data(
@@ -260,25 +249,38 @@ def node_entities(model: ClusterModel, names: Iterable[str]) -> list[Entity]:
 def guest_entities(model: ClusterModel, nodes: set[str] | None = None) -> list[Entity]:
     """Return guest entities, all of them or only those on ``nodes``.
 
-    The payloads are the model's rows themselves: an unchanged guest keeps its row from poll
-    to poll, which lets the state store skip it by identity.
+    The payloads are the model's rows themselves: an unchanged guest keeps its row (and its
+    entity) from poll to poll, which lets the state store skip it by identity.
     """
     online = model.online_nodes()
-    keys = model.guest_keys
+    cache = model.guest_entities
     rows = model.resources.guests.rows
-    if len(keys) > 2 * len(rows) + 100:
-        keys.clear()  # forget the keys of guests that are gone
-    return [
-        Entity(keys.get(vmid) or _guest_key(keys, vmid),
-               row if row["node"] in online else published(row, False))
-        for vmid, row in rows.items()
-        if nodes is None or row["node"] in nodes
-    ]
+    if len(cache) > 2 * len(rows) + 100:
+        cache.clear()  # forget the guests that are gone
+    out = []
+    if nodes is None and all(node in online for node in guest_tally(model)):
+        # Every guest's node is up (the usual case): no guest needs its node looked up.
+        for vmid, row in rows.items():
+            entity = cache.get(vmid)
+            if entity is None or entity.data is not row:
+                entity = cache[vmid] = Entity(entity.key if entity else _guest_key(vmid), row)
+            out.append(entity)
+        return out
+    for vmid, row in rows.items():
+        node = row["node"]
+        if nodes is not None and node not in nodes:
+            continue
+        entity = cache.get(vmid)
+        if node not in online:
+            entity = Entity(entity.key if entity else _guest_key(vmid), published(row, False))
+        elif entity is None or entity.data is not row:
+            entity = cache[vmid] = Entity(entity.key if entity else _guest_key(vmid), row)
+        out.append(entity)
+    return out
 
 
-def _guest_key(keys: dict[int, Key], vmid: int) -> Key:
-    key = keys[vmid] = ("guest", str(vmid), "state")
-    return key
+def _guest_key(vmid: int) -> Key:
+    return ("guest", str(vmid), "state")
 
 
 def storage_entities(model: ClusterModel, nodes: set[str] | None = None) -> list[Entity]:

@@ -7,11 +7,13 @@ when the item is unchanged, and builds a typed GuestResource only when a tool as
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from jarvis.plugins.proxmox.convert import as_bool, as_int, opt_str, parse_tags, pct
+from jarvis.plugins.proxmox.resources import ResourceItem, typed_row
+from jarvis.plugins.proxmox.resources import item_vmid as typed_vmid
 
 Row = dict[str, Any]
 _ABSENT = object()
@@ -153,6 +155,29 @@ def parse_guest(item: Mapping[str, Any], *, node: str | None = None) -> GuestRes
     return guest
 
 
+def count_row(tally: dict[str, list[int]], row: Row) -> None:
+    """Count a guest into node -> [running, total, templates, running templates]."""
+    entry = tally.get(row["node"])
+    if entry is None:
+        entry = tally[row["node"]] = [0, 0, 0, 0]
+    running = row["status"] == "running"
+    if row["template"]:
+        entry[2] += 1
+        entry[3] += running
+    else:
+        entry[1] += 1
+        entry[0] += running
+
+
+# (item, vmid, (previous item, previous row) or None) -> row
+RowBuilder = Callable[[Any, int, "tuple[Any, Row] | None"], Row]
+
+
+def _plain_row(item: Mapping[str, Any], vmid: int, previous: tuple[Any, Row] | None) -> Row:
+    """Build a row from a plain API item; a previous typed item cannot lend its tags."""
+    return guest_row(item, vmid, None, previous if previous and isinstance(previous[0], Mapping) else None)
+
+
 class GuestTable(MutableMapping[int, GuestResource]):
     """Guests by vmid. ``rows`` holds their payloads; reading an item returns a typed copy.
 
@@ -162,8 +187,9 @@ class GuestTable(MutableMapping[int, GuestResource]):
     """
 
     def __init__(self) -> None:
+        self._tally: dict[str, list[int]] | None = {}  # counted as rows are added; None = stale
         self.rows: dict[int, Row] = {}
-        self.raw: dict[int, Mapping[str, Any]] = {}
+        self.raw: dict[int, Mapping[str, Any] | ResourceItem] = {}
         self.parsed: dict[int, Row] = {}
 
     def add_item(self, item: Mapping[str, Any], previous: GuestTable | None = None) -> None:
@@ -171,26 +197,52 @@ class GuestTable(MutableMapping[int, GuestResource]):
         vmid = item.get("vmid")
         if type(vmid) is not int:
             vmid = item_vmid(item)
-            if vmid is None:
-                return
+        if vmid is not None:
+            self._add(vmid, item, previous, _plain_row)
+
+    def add_typed(self, item: ResourceItem, previous: GuestTable | None = None) -> None:
+        """Add a guest from a typed /cluster/resources item (see ``resources.py``)."""
+        vmid = item.vmid
+        if type(vmid) is not int:
+            vmid = typed_vmid(item)
+        if vmid is not None:
+            self._add(vmid, item, previous, typed_row)
+
+    def _add(self, vmid: int, item: Any, previous: GuestTable | None, build: RowBuilder) -> None:
         before = previous.raw.get(vmid) if previous is not None else None
         if before is None:
-            row = guest_row(item, vmid)
+            row = build(item, vmid, None)
         elif before == item:
             row = previous.parsed[vmid]  # type: ignore[union-attr]
         else:
-            row = guest_row(item, vmid, None, (before, previous.parsed[vmid]))  # type: ignore[union-attr]
+            row = build(item, vmid, (before, previous.parsed[vmid]))  # type: ignore[union-attr]
+        tally = self._tally
+        if tally is not None:
+            if vmid in self.rows:
+                self._tally = None  # listed twice: count again from the rows when asked
+            else:
+                count_row(tally, row)
         self.rows[vmid] = self.parsed[vmid] = row
         self.raw[vmid] = item
+
+    def tally(self) -> dict[str, list[int]]:
+        """Return node -> [running, total, templates, running templates]."""
+        if self._tally is None:
+            self._tally = {}
+            for row in self.rows.values():
+                count_row(self._tally, row)
+        return self._tally
 
     def __getitem__(self, vmid: int) -> GuestResource:
         return guest_of(self.rows[vmid])
 
     def __setitem__(self, vmid: int, guest: GuestResource) -> None:
         self.rows[vmid] = row_of(guest)
+        self._tally = None
 
     def __delitem__(self, vmid: int) -> None:
         del self.rows[vmid]
+        self._tally = None
         self.raw.pop(vmid, None)
         self.parsed.pop(vmid, None)
 

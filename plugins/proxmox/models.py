@@ -15,6 +15,7 @@ from jarvis.plugins.proxmox.convert import parse_tags as parse_tags
 from jarvis.plugins.proxmox.guests import GuestResource as GuestResource
 from jarvis.plugins.proxmox.guests import GuestTable
 from jarvis.plugins.proxmox.guests import parse_guest as parse_guest
+from jarvis.plugins.proxmox.resources import ResourceItem, as_mapping
 
 GUEST_TYPES = ("qemu", "lxc")
 
@@ -96,15 +97,22 @@ def _opt_bool(item: Mapping[str, Any], key: str) -> bool | None:
 
 
 def parse_cluster_resources(
-    data: Iterable[Mapping[str, Any]] | None, reuse: GuestTable | None = None
+    data: Iterable[Mapping[str, Any] | ResourceItem] | None, reuse: GuestTable | None = None
 ) -> ClusterResources:
-    """Parse /cluster/resources into nodes, guests and storage.
+    """Parse /cluster/resources (plain or typed items) into nodes, guests and storage.
 
     With ``reuse`` (the previous poll's guests), an unchanged guest keeps its previous row.
     """
     result = ClusterResources()
-    add_guest = result.guests.add_item
-    for item in data or ():
+    add_guest, add_typed = result.guests.add_item, result.guests.add_typed
+    for entry in data or ():
+        if isinstance(entry, ResourceItem):  # the fast path: see resources.py
+            if entry.type == "qemu" or entry.type == "lxc":
+                add_typed(entry, reuse)
+                continue
+            item: Mapping[str, Any] = as_mapping(entry)
+        else:
+            item = entry
         kind = item.get("type")
         if kind == "node":
             name = item.get("node") or str(item.get("id", "")).partition("/")[2]
