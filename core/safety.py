@@ -25,8 +25,8 @@ def is_protected(safety: SafetyConfig, target: Target | None, guest_name: str | 
         return target.id in protected.nodes
     if target.kind == "docker":
         return target.id in protected.containers
-    if target.kind == "host":
-        return target.id in protected.hosts
+    if target.kind == "host":  # a Proxmox node is also an SSH host by its name
+        return target.id in protected.hosts or target.id in protected.nodes
     return False
 
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from jarvis.core import Risk
 
 from tests.fixtures.hub import running_hub
@@ -360,3 +361,23 @@ async def wait_for(condition: Any, timeout_s: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("protect", [{"hosts": ["lab"]}, {"nodes": ["lab"]}], ids=["host", "node-by-name"])
+async def test_a_protected_hosts_services_are_not_restarted_by_automation(
+    sshd: SshdServer, tmp_path: Path, protect: dict[str, list[str]]
+) -> None:
+    log = tmp_path / "systemctl.log"
+    sshd.stub("systemctl", SYSTEMCTL.format(log=log))
+    config = hub_config(ssh_block(sshd))
+    config["safety"].update(autonomy="act", protected=protect)
+    async with running_hub(config, plugins=["ssh"]) as hub:
+        by_llm = await hub.call_tool("ssh.service_restart", {"host": "lab", "service": "pveproxy"}, source="llm")
+        by_monitor = await hub.call_tool("ssh.service_restart", {"host": "lab", "service": "pveproxy"},
+                                         source="monitor")
+        asked = await hub.call_tool("ssh.service_restart", {"host": "lab", "service": "pveproxy"}, source="cli")
+        status = await hub.call_tool("ssh.service_status", {"host": "lab", "service": "pveproxy"}, source="llm")
+    assert error_code(by_llm) == "protected" and error_code(by_monitor) == "protected"
+    assert asked["status"] == "confirmation_required", asked  # a human may, once confirmed
+    assert status["status"] == "ok"  # reading is never a protection matter
+    assert "restart" not in (log.read_text() if log.exists() else "")

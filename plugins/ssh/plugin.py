@@ -228,7 +228,7 @@ def make_tools(ctx: PluginContext) -> list[Tool]:
             name="service_restart",
             description="Restart a systemd service on a host and return its new state.",
             args=ServiceArgs, risk=Risk.WRITE, handler=service_restart, timeout_s=long + short,
-            target=on_host,
+            target=on_host, disruptive=True,  # a protected host's services are not automation's
         ),
         Tool(
             name="updates_check",
