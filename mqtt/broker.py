@@ -1,7 +1,7 @@
-"""Start an MQTT broker for `jarvis demo` and the tests: our own mosquitto, or amqtt in-process.
+"""Start an MQTT broker for `jarvis demo` and the tests: our own mosquitto (amqtt in-process as
+the fallback lives in ``embedded.py``).
 
-Stdlib only (amqtt is imported lazily for the fallback), so the CLI can use it without
-pulling in the MQTT client stack.
+Stdlib only, so the CLI can use it without pulling in the MQTT client stack.
 """
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 from string import Template
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from jarvis.mqtt.embedded import EmbeddedBroker
 
 log = logging.getLogger(__name__)
 
@@ -369,57 +372,12 @@ async def start_mosquitto(
     return await asyncio.to_thread(launch)
 
 
-class EmbeddedBroker:
-    """amqtt running in this process: MQTT 3.1.1 only, anonymous, loopback (demo fallback)."""
-
-    def __init__(self, port: int = 0, ws_port: int = 0) -> None:
-        self.host = "127.0.0.1"
-        self.port = port or find_free_port()
-        self.ws_port = ws_port or find_free_port()
-        self.users: dict[str, tuple[str, str]] = {}
-        self._broker: Any = None
-
-    def config(self) -> dict[str, Any]:
-        """Return the amqtt broker configuration (amqtt >= 0.11 `plugins` format)."""
-        return {
-            "listeners": {
-                "default": {"type": "tcp", "bind": f"{self.host}:{self.port}"},
-                "ws": {"type": "ws", "bind": f"{self.host}:{self.ws_port}"},
-            },
-            # An explicit plugin map also leaves out the default $SYS and packet loggers.
-            "plugins": {
-                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
-            },
-        }
-
-    async def start(self) -> EmbeddedBroker:
-        """Start listening on both ports."""
-        from amqtt.broker import Broker  # lazy: only the fallback needs amqtt
-
-        self._broker = Broker(self.config())
-        await self._broker.start()
-        return self
-
-    async def aclose(self) -> None:
-        """Shut the broker down."""
-        if self._broker is not None:
-            await self._broker.shutdown()
-            self._broker = None
-
-
-async def start_embedded_broker(port: int = 0, ws_port: int = 0) -> EmbeddedBroker:
-    """Start amqtt in-process on loopback; use only when mosquitto is unavailable."""
-    log.warning(
-        "mosquitto not found: using the embedded amqtt broker (MQTT 3.1.1 only, "
-        "anonymous, not for heavy traffic); install mosquitto for the full experience"
-    )
-    return await EmbeddedBroker(port, ws_port).start()
-
-
 async def start_demo_broker(mqtt_port: int = 0, ws_port: int = 0) -> MosquittoProcess | EmbeddedBroker:
     """Start the throw-away demo broker: mosquitto if installed, else embedded amqtt."""
     if find_binary("mosquitto") is not None:
         return await start_mosquitto(mode="demo", mqtt_port=mqtt_port, ws_port=ws_port)
+    from jarvis.mqtt.embedded import start_embedded_broker
+
     return await start_embedded_broker(mqtt_port, ws_port)
 
 

@@ -16,14 +16,13 @@ import pytest
 from jarvis.mqtt import broker as broker_module
 from jarvis.mqtt.broker import (
     BrokerError,
-    EmbeddedBroker,
     MosquittoProcess,
     mosquitto_dir,
     production_globals,
     render_acl,
     start_demo_broker,
-    start_embedded_broker,
 )
+from jarvis.mqtt.embedded import EmbeddedBroker, start_embedded_broker
 
 from tests.fixtures.broker import MqttPeer
 

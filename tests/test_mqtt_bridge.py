@@ -23,7 +23,8 @@ import pytest
 import yaml
 from jarvis.core.hub import Hub
 from jarvis.mqtt.bridge import MqttBridge
-from jarvis.mqtt.broker import MosquittoProcess, find_binary, start_embedded_broker
+from jarvis.mqtt.broker import MosquittoProcess, find_binary
+from jarvis.mqtt.embedded import start_embedded_broker
 
 from tests.fixtures.bridge import BASE, AsyncPeer, ProbePlugin, bridged, payload_of, retained_under, wait_until
 
