@@ -236,18 +236,14 @@ class BrokerLink:
     async def _publish_one(
         self, topic: str, payload: bytes, *, qos: int, retain: bool, properties: Properties | None = None
     ) -> None:
-        client = self._client
-        if client is None:
-            raise LinkDown("not connected to the broker")
+        client = self._require()
         try:
             await client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
         except aiomqtt.MqttError as error:
             raise LinkDown(str(error)) from error
 
     async def _publish_stream(self, messages: Sequence[tuple[str, bytes]]) -> None:
-        client = self._client
-        if client is None:
-            raise LinkDown("not connected to the broker")
+        client = self._require()
         *head, (last_topic, last_payload) = messages
         paho_client = client._client  # aiomqtt has no bulk API; paho's queue is stable in 2.x
         if head and hasattr(paho_client, "_packet_queue") and hasattr(paho_client, "_mid_generate"):
@@ -264,8 +260,8 @@ class BrokerLink:
         await self._publish_one(last_topic, last_payload, qos=0, retain=True)
 
     def _require(self) -> aiomqtt.Client:
+        """Return the connected client; the publish methods count what this drops."""
         if self._client is None:
-            self.counters["dropped"] += 1
             raise LinkDown("not connected to the broker")
         return self._client
 

@@ -257,23 +257,19 @@ def guest_entities(model: ClusterModel, nodes: set[str] | None = None) -> list[E
     rows = model.resources.guests.rows
     if len(cache) > 2 * len(rows) + 100:
         cache.clear()  # forget the guests that are gone
+    # Usually every guest's node is up and all are wanted: then no row's node is looked up.
+    check_nodes = nodes is not None or not all(node in online for node in guest_tally(model))
     out = []
-    if nodes is None and all(node in online for node in guest_tally(model)):
-        # Every guest's node is up (the usual case): no guest needs its node looked up.
-        for vmid, row in rows.items():
-            entity = cache.get(vmid)
-            if entity is None or entity.data is not row:
-                entity = cache[vmid] = Entity(entity.key if entity else _guest_key(vmid), row)
-            out.append(entity)
-        return out
     for vmid, row in rows.items():
-        node = row["node"]
-        if nodes is not None and node not in nodes:
-            continue
         entity = cache.get(vmid)
-        if node not in online:
-            entity = Entity(entity.key if entity else _guest_key(vmid), published(row, False))
-        elif entity is None or entity.data is not row:
+        if check_nodes:
+            node = row["node"]
+            if nodes is not None and node not in nodes:
+                continue
+            if node not in online:
+                out.append(Entity(entity.key if entity else _guest_key(vmid), published(row, False)))
+                continue
+        if entity is None or entity.data is not row:
             entity = cache[vmid] = Entity(entity.key if entity else _guest_key(vmid), row)
         out.append(entity)
     return out

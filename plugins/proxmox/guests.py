@@ -13,7 +13,6 @@ from typing import Any
 
 from jarvis.plugins.proxmox.convert import as_bool, as_int, opt_str, parse_tags, pct
 from jarvis.plugins.proxmox.resources import ResourceItem, typed_row
-from jarvis.plugins.proxmox.resources import item_vmid as typed_vmid
 
 Row = dict[str, Any]
 _ABSENT = object()
@@ -203,8 +202,8 @@ class GuestTable(MutableMapping[int, GuestResource]):
     def add_typed(self, item: ResourceItem, previous: GuestTable | None = None) -> None:
         """Add a guest from a typed /cluster/resources item (see ``resources.py``)."""
         vmid = item.vmid
-        if type(vmid) is not int:
-            vmid = typed_vmid(item)
+        if type(vmid) is not int:  # rare: read it as the tolerant path would
+            vmid = item_vmid({"vmid": item.vmid, "id": item.id})
         if vmid is not None:
             self._add(vmid, item, previous, typed_row)
 

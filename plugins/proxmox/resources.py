@@ -75,17 +75,6 @@ def as_mapping(item: ResourceItem) -> dict[str, Any]:
     return {k: v for k, v in msgspec.structs.asdict(item).items() if v is not None}
 
 
-def item_vmid(item: ResourceItem) -> int | None:
-    """Return a typed item's vmid (``vmid``, else the tail of ``id``); None if absent."""
-    vmid = item.vmid
-    if type(vmid) is int:
-        return vmid
-    if vmid is not None:
-        return as_int(vmid)
-    ident = item.id or ""
-    return as_int(ident.rpartition("/")[2]) if "/" in ident else None
-
-
 def typed_row(item: ResourceItem, vmid: int, previous: tuple[Any, Row] | None = None) -> Row:
     """Return a guest's state payload from a typed item (as ``guests.guest_row`` would).
 
