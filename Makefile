@@ -17,7 +17,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy core mqtt plugins web
+	.ci/typecheck
 
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[bench]'

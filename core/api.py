@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import pluggy
+from jarvis.core.providers import CallSource
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
@@ -19,8 +21,18 @@ if TYPE_CHECKING:
 
 hookimpl = pluggy.HookimplMarker("jarvis")
 
-SOURCES: frozenset[str] = frozenset({"mqtt", "cli", "llm", "monitor", "web"})  # who may call a tool
-HUMAN_SOURCES: frozenset[str] = frozenset({"mqtt", "cli", "web"})
+BUILTIN_SOURCES: tuple[CallSource, ...] = (
+    CallSource(name="mqtt", human=True, description="a request or command over MQTT"),
+    CallSource(name="cli", human=True, description="the jarvis command line"),
+    CallSource(name="web", human=True, description="a dashboard user"),
+    CallSource(name="llm", human=False, description="the assistant, on behalf of a chat"),
+    CallSource(name="monitor", human=False, description="the monitor's remediation"),
+)
+"""The call sources of the contract; plugins register more (``register_call_sources``)."""
+SOURCES: frozenset[str] = frozenset(s.name for s in BUILTIN_SOURCES)
+HUMAN_SOURCES: frozenset[str] = frozenset(s.name for s in BUILTIN_SOURCES if s.human)
+TOOL_ERROR_CODES = frozenset({"not_found", "invalid_args", "unreachable", "timeout", "denied", "conflict",
+                              "upstream_error"})
 _SLUG = re.compile(r"[^A-Za-z0-9_-]+")
 
 
@@ -54,6 +66,26 @@ class ToolError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+@contextmanager
+def tool_errors(*also: tuple[type[BaseException], str]) -> Iterator[None]:
+    """Turn a hub-free client's exceptions into ``ToolError`` inside the block.
+
+    An exception with a ``code`` attribute that is a tool error code keeps that code; the
+    ``(exception type, code)`` pairs in ``also`` map the others; anything else propagates.
+    """
+    try:
+        yield
+    except ToolError:
+        raise
+    except Exception as error:
+        code = getattr(error, "code", None)
+        if not (isinstance(code, str) and code in TOOL_ERROR_CODES):
+            code = next((c for kind, c in also if isinstance(error, kind)), None)
+        if code is None:
+            raise
+        raise ToolError(code, str(error)) from error
 
 
 class UpdateFailed(Exception):
@@ -233,9 +265,9 @@ class PluginContext:
             event.source = self.name
         self.hub.emit(event)
 
-    def wake_sources(self) -> None:
-        """Ask this plugin's sources to poll again now (after an action changed something)."""
-        self.hub.wake_sources(self.name)
+    def wake_sources(self, *names: str) -> None:
+        """Ask this plugin's sources (all, or those named) to poll again now, e.g. after an action."""
+        self.hub.wake_sources(self.name, *names)
 
     def has_tool(self, name: str) -> bool:
         """Return True when a tool of that full name is registered (by any plugin)."""

@@ -120,11 +120,17 @@ class Config(_Strict):
         return self.plugin_block(name).get("enabled", True) is not False
 
 
-def _resolve_env(value: Any, path: str, problems: list[str]) -> Any:
-    """Replace ``{"$env": NAME}`` (always a secret) and ``${NAME}`` / ``${NAME:-default}``."""
+def _resolve_env(value: Any, path: str, problems: list[str], secrets: bool = True) -> Any:
+    """Replace ``{"$env": NAME}`` (always a secret) and ``${NAME}`` / ``${NAME:-default}``.
+
+    With ``secrets=False`` a ``$env`` value is not read at all: it becomes ``<$env NAME>``, and
+    an unset ``${NAME}`` stays as written (for commands that only describe what could run).
+    """
     if isinstance(value, dict):
         if set(value) == {"$env"}:
             name = value["$env"]
+            if not secrets:
+                return f"<$env {name}>"
             if not isinstance(name, str) or name not in os.environ:
                 problems.append(
                     f"{path}: environment variable {name!r} is not set "
@@ -133,9 +139,9 @@ def _resolve_env(value: Any, path: str, problems: list[str]) -> Any:
                 return None
             register_secret(os.environ[name])
             return os.environ[name]
-        return {k: _resolve_env(v, f"{path}.{k}" if path else str(k), problems) for k, v in value.items()}
+        return {k: _resolve_env(v, f"{path}.{k}" if path else str(k), problems, secrets) for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve_env(v, f"{path}.{i}", problems) for i, v in enumerate(value)]
+        return [_resolve_env(v, f"{path}.{i}", problems, secrets) for i, v in enumerate(value)]
     if isinstance(value, str) and "${" in value:
 
         def substitute(match: re.Match[str]) -> str:
@@ -143,6 +149,8 @@ def _resolve_env(value: Any, path: str, problems: list[str]) -> Any:
             if name not in os.environ:
                 if default is not None:
                     return default
+                if not secrets:
+                    return match.group(0)
                 problems.append(f"{path}: environment variable {name!r} is not set (export it)")
                 return ""
             # Not registered as a secret here: ${NAME} also fills hosts and names; secret
@@ -168,12 +176,15 @@ def format_validation_error(error: ValidationError, prefix: str = "") -> list[st
     return lines
 
 
-def parse_config(raw: dict[str, Any] | None) -> Config:
-    """Validate a config dict (env references resolved); raise ConfigError naming each key."""
+def parse_config(raw: dict[str, Any] | None, *, secrets: bool = True) -> Config:
+    """Validate a config dict (env references resolved); raise ConfigError naming each key.
+
+    ``secrets=False`` leaves ``$env`` secrets unread (see ``_resolve_env``).
+    """
     problems: list[str] = []
     if raw is not None and not isinstance(raw, dict):
         raise ConfigError(["(top level): expected a mapping of sections (mqtt, hub, plugins...)"])
-    resolved = _resolve_env(raw or {}, "", problems)
+    resolved = _resolve_env(raw or {}, "", problems, secrets)
     try:
         config = Config.model_validate(resolved)
     except ValidationError as error:
@@ -181,14 +192,13 @@ def parse_config(raw: dict[str, Any] | None) -> Config:
         raise ConfigError(problems) from None
     if problems:
         raise ConfigError(problems)
-    for secret in (config.mqtt.password,):
-        if secret is not None:
-            register_secret(secret.get_secret_value())
+    if secrets and config.mqtt.password is not None:
+        register_secret(config.mqtt.password.get_secret_value())
     return config
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate a config.yaml file."""
+def load_config(path: str | Path, *, secrets: bool = True) -> Config:
+    """Read and validate a config.yaml file (``secrets=False``: leave ``$env`` secrets unread)."""
     file = Path(path)
     try:
         raw = yaml.safe_load(file.read_text(encoding="utf-8"))
@@ -196,7 +206,7 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError([f"{file}: no such file (pass -c PATH or create config.yaml)"]) from None
     except yaml.YAMLError as error:
         raise ConfigError([f"{file}: not valid YAML: {error}"]) from None
-    return parse_config(raw)
+    return parse_config(raw, secrets=secrets)
 
 
 def validate_plugin_block(model: type[BaseModel] | None, name: str, block: dict[str, Any]) -> Any:

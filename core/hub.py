@@ -1,12 +1,13 @@
 """The hub: loads plugins, runs their sources, owns state, events and the tool pipeline.
 
 It knows nothing of MQTT; ``jarvis.mqtt`` attaches to it (``state.subscribe`` and
-``events_subscribe``) and calls ``call_tool`` / ``handle_command``.
+``events_subscribe``) and calls ``request``, ``call_tool`` and ``handle_command``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import time
@@ -15,12 +16,16 @@ from typing import Any
 
 import psutil
 from jarvis.core import __version__
-from jarvis.core.api import Command, Event, PluginContext, Source, ToolError
+from jarvis.core.api import Event, PluginContext, ToolError
 from jarvis.core.config import Config, ConfigError, validate_plugin_block
+from jarvis.core.core_kinds import CORE_KINDS
 from jarvis.core.plugins import call_each, load_plugins
+from jarvis.core.providers import Caller, ReplyStream
 from jarvis.core.redact import redact, redact_value
+from jarvis.core.registrations import Registrations
+from jarvis.core.requests import builtin_requests, handle_request
 from jarvis.core.sources import SourceRunner
-from jarvis.core.state import StateStore
+from jarvis.core.state import Change, StateStore
 from jarvis.core.tools import Pipeline, Reply, error
 
 log = logging.getLogger("jarvis.hub")
@@ -44,15 +49,17 @@ class Hub:
         self.autonomy: str = config.safety.autonomy
         self.contexts: dict[str, PluginContext] = {}
         self.runners: list[SourceRunner] = []
-        self.commands: dict[tuple[str, str], tuple[str, Command]] = {}
-        self.discovery: dict[str, list[Callable[..., Any]]] = {}
-        self.providers: dict[str, dict[str, Any]] = {}
-        self.playbooks: dict[str, Any] = {}
-        self.web_routes: list[Any] = []
+        self.registrations = Registrations(self)
+        for kind in CORE_KINDS:
+            self.registrations.kinds.add("hub", kind.name, kind)
+            self.registrations.kind_index.add(kind)
+        for request in builtin_requests(self):
+            self.registrations.requests.add("hub", request.name, request)
         self.health_extras: list[Callable[[], dict[str, Any]]] = []
         self._event_listeners: list[EventListener] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._background: set[asyncio.Task[Any]] = set()
+        self._state_observers: list[tuple[str, Callable[..., Any], tuple[str, ...]]] = []
         self._started_at = time.time()
         loaded = load_plugins(plugins, entrypoints=entrypoints, extra=extra_plugins)
         self.pm = loaded.pm
@@ -60,6 +67,7 @@ class Hub:
         self.load_failures = loaded.failed
         self.skipped_plugins = loaded.skipped
         self._started: set[str] = set()
+        self.state.subscribe(self._state_changed)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -76,7 +84,8 @@ class Hub:
                 self._fail(name, f"start failed: {type(exc).__name__}: {exc}")
         # Everything not failed by now gets on_stop, even if a register_* hook fails below.
         self._started = set(self._live())
-        await self._collect_registrations()
+        await self.registrations.collect(self._live(), self._fail)
+        self._state_observers = self._observers("on_state_changed")
         if run_sources:
             for runner in self.runners:
                 runner.start()
@@ -145,59 +154,6 @@ class Hub:
         """Names of the enabled plugins that have not failed."""
         return [n for n, c in self.contexts.items() if c.status != "failed"]
 
-    async def _collect_registrations(self) -> None:
-        live = self._live()
-
-        def args(name: str, register: Callable[..., Any]) -> dict[str, Any]:
-            return {"register": register, "ctx": self.contexts[name]}
-
-        def source_register(name: str) -> Callable[[Source], None]:
-            def register(source: Source) -> None:
-                if not isinstance(source, Source) or source.interval_s <= 0:
-                    raise ValueError(f"plugin {name!r}: register() needs a Source with interval_s > 0")
-                self.runners.append(SourceRunner(self.contexts[name], source, self.state))
-            return register
-
-        def command_register(name: str) -> Callable[[Command], None]:
-            def register(command: Command) -> None:
-                key = (command.kind, command.verb)
-                if key in self.commands:
-                    raise ValueError(f"plugin {name!r}: command {key} already registered by {self.commands[key][0]!r}")
-                self.commands[key] = (name, command)
-            return register
-
-        def named_register(kind: str) -> Callable[[str], Callable[..., None]]:
-            return lambda name: lambda key, value: self.providers.setdefault(kind, {}).__setitem__(key, value)
-
-        hooks: dict[str, Callable[[str], Callable[..., Any]]] = {
-            "register_tools": self.pipeline.registry.register_for,
-            "register_sources": source_register,
-            "register_commands": command_register,
-            "register_discovery": lambda name: lambda kind, build: self.discovery.setdefault(kind, []).append(build),
-            "register_llm_backends": named_register("llm"),
-            "register_memory_stores": named_register("memory"),
-            "register_playbooks": lambda name: lambda playbook: self.playbooks.__setitem__(playbook.name, playbook),
-            "register_web_routes": lambda name: self.web_routes.append,
-        }
-        for hook, make in hooks.items():
-            live = [n for n in live if self.contexts[n].status != "failed"]
-            outcome = await call_each(self.pm, hook, lambda n, make=make: args(n, make(n)), only=live)
-            for name, exc in outcome.items():
-                if exc is not None:
-                    self._fail(name, f"{hook} failed: {type(exc).__name__}: {exc}")
-        self._drop_failed()
-
-    def _drop_failed(self) -> None:
-        """Forget what failed plugins registered before failing: their tools, commands, sources."""
-        failed = {n for n, c in self.contexts.items() if c.status == "failed"}
-        if not failed:
-            return
-        registry = self.pipeline.registry
-        for full in [t for t, owner in registry.owner.items() if owner in failed]:
-            del registry.tools[full], registry.owner[full]
-        self.commands = {k: v for k, v in self.commands.items() if v[0] not in failed}
-        self.runners = [r for r in self.runners if r.ctx.name not in failed]
-
     # -- running -----------------------------------------------------------------------------
 
     def _spawn(self, coro: Any, name: str) -> None:
@@ -220,22 +176,32 @@ class Hub:
         self.state.put("hub", ("bridge", "health"), self.health())
         return {r.owner: ok for r, ok in zip(runners, results, strict=True)}
 
-    def wake_sources(self, plugin: str) -> None:
-        """Ask one plugin's sources to poll again soon (after an action changed something)."""
+    def wake_sources(self, plugin: str, *names: str) -> None:
+        """Ask one plugin's sources (all, or the named ones) to poll again soon."""
+        unknown = set(names) - {r.source.name for r in self.runners if r.ctx.name == plugin}
+        if unknown:
+            raise ValueError(f"plugin {plugin!r} has no source named {', '.join(sorted(unknown))}")
         for runner in self.runners:
-            if runner.ctx.name == plugin:
+            if runner.ctx.name == plugin and (not names or runner.source.name in names):
                 runner.wake()
 
-    async def call_tool(self, name: Any, args: Any, source: str, *, confirmed: bool = False) -> Reply:
+    async def call_tool(
+        self, name: Any, args: Any, source: str, *, confirmed: bool = False, caller: Caller | None = None
+    ) -> Reply:
         """Run a tool through the full pipeline and return the contract reply."""
-        return await self.pipeline.call(name, args, source, confirmed=confirmed)
+        return await self.pipeline.call(name, args, source, confirmed=confirmed, caller=caller)
+
+    async def request(self, command: str, args: dict[str, Any], caller: Caller) -> Reply | ReplyStream:
+        """Answer a request (``tool/<name>``, ``confirm``, a plugin's...): a reply or a stream."""
+        return await handle_request(self, command, args, caller)
 
     async def handle_command(self, kind: str, ids: tuple[str, ...], verb: str, payload: Any, source: str) -> Reply:
         """Map a command on a thing (``guest/100/action``) to its tool and run it."""
-        entry = self.commands.get((kind, verb))
-        if entry is None:
+        registry = self.registrations.commands
+        command = registry.get(f"{kind}/{verb}")
+        if command is None:
             return error("unknown_command", f"no command {kind}/<id>/{verb} is registered")
-        plugin, command = entry
+        plugin = registry.owner[f"{kind}/{verb}"]
         if len(ids) != command.ids:
             return error("invalid_topic", f"{kind}/.../{verb} takes {command.ids} id segment(s), got {len(ids)}")
         try:
@@ -246,13 +212,14 @@ class Hub:
             return error("invalid_args", str(exc))
         return await self.call_tool(self.pipeline.registry.resolve(tool, plugin), args, source)
 
-    async def set_autonomy(self, mode: Any) -> Reply:
+    async def set_autonomy(self, mode: Any, *, caller: Caller | None = None) -> Reply:
         """Set the autonomy mode (``off`` is the kill switch for automated writes)."""
         if mode not in ("off", "notify", "act"):
             return error("invalid_args", 'autonomy mode must be "off", "notify" or "act"')
         self.autonomy = mode
         self.state.put("hub", ("bridge", "autonomy"), {"mode": mode})
         self.emit(Event(type="status", severity="warning" if mode == "off" else "info",
+                        source=caller.source if caller else "hub",
                         summary=f"autonomy set to {mode}", details={"mode": mode}))
         return {"status": "ok", "data": {"mode": mode}}
 
@@ -273,6 +240,33 @@ class Hub:
             task = asyncio.get_running_loop().create_task(self._deliver(event))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+
+    def _observers(self, hook: str) -> list[tuple[str, Callable[..., Any], tuple[str, ...]]]:
+        """Return (plugin, implementation, its argument names) of a hook for the live plugins."""
+        live = set(self._live())
+        caller = getattr(self.pm.hook, hook)
+        return [(name, impl.function, tuple(impl.argnames)) for impl in caller.get_hookimpls()
+                if (name := self.pm.get_name(impl.plugin) or "?") in live]
+
+    def _state_changed(self, changes: list[Change]) -> None:
+        """Hand the store's changes to every ``on_state_changed`` implementation."""
+        for name, function, argnames in self._state_observers:
+            given = {"changes": changes, "ctx": self.contexts[name]}
+            try:
+                result = function(**{a: given[a] for a in argnames})
+            except Exception as exc:  # noqa: BLE001 - an observer's bug must not stop the store
+                log.warning("plugin %s on_state_changed failed: %s", name, exc)
+                continue
+            if inspect.isawaitable(result):
+                task = asyncio.get_running_loop().create_task(self._observed(name, result))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+
+    async def _observed(self, name: str, result: Any) -> None:
+        try:
+            await result
+        except Exception as exc:  # noqa: BLE001
+            log.warning("plugin %s on_state_changed failed: %s", name, exc)
 
     async def _deliver(self, event: Event) -> None:
         outcome = await call_each(
@@ -305,16 +299,25 @@ class Hub:
             "version": __version__,
             "plugins": [{"name": n, **s} for n, s in self.plugin_statuses().items()],
             "tools": [registry.describe(name) for name in sorted(registry.tools)],
-            "commands": sorted(f"{k}/{'+/' * c.ids}{v}" for (k, v), (_p, c) in self.commands.items()),
+            "commands": sorted(f"{c.kind}/{'+/' * c.ids}{c.verb}" for c in self.registrations.commands.items.values()),
+            "requests": sorted(self.registrations.requests),
+            "sources": sorted(s.name for s in self.registrations.call_sources.items.values()),
             "autonomy": self.autonomy,
             "discovery_prefix": self.config.hub.discovery_prefix,
             "base_topic": self.config.mqtt.base_topic,
         }
         return redact_value(info)
 
+    def schema(self) -> dict[str, Any]:
+        """Return the payload of ``bridge/schema``: every entity kind the hub publishes."""
+        kinds = self.registrations.kinds
+        return {"version": __version__, "base_topic": self.config.mqtt.base_topic,
+                "kinds": [{**kind.describe(), "plugin": kinds.owner[name]} for name, kind in kinds.items.items()]}
+
     def publish_info(self) -> None:
-        """Put ``bridge/info`` and ``bridge/autonomy`` into the state store."""
+        """Put ``bridge/info``, ``bridge/schema`` and ``bridge/autonomy`` into the state store."""
         self.state.put("hub", ("bridge", "info"), self.info())
+        self.state.put("hub", ("bridge", "schema"), self.schema())
         self.state.put("hub", ("bridge", "autonomy"), {"mode": self.autonomy})
         self.state.put("hub", ("bridge", "health"), self.health())
 

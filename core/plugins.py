@@ -20,11 +20,13 @@ ENTRY_POINT_GROUP = "jarvis.plugins"
 # Registered with pm.register(module, name), exactly as an entry point's module would be.
 DEFAULT_PLUGINS: dict[str, str] = {
     "proxmox": "jarvis.plugins.proxmox.plugin",
-    "ssh": "jarvis.plugins.ssh",
-    "docker": "jarvis.plugins.docker",
-    "network": "jarvis.plugins.network",
+    "ssh": "jarvis.plugins.ssh.plugin",
+    "docker": "jarvis.plugins.docker.plugin",
+    "network": "jarvis.plugins.network.plugin",
 }
 LOAD_ENV = "JARVIS_LOAD_PLUGINS"
+ENTRY_POINTS_ENV = "JARVIS_ENTRY_POINTS"
+"""Set to ``off`` to load no installed (entry-point) plugins: the test suite does."""
 
 
 @dataclass(slots=True)
@@ -106,7 +108,7 @@ def load_plugins(
 
     for name, module in DEFAULT_PLUGINS.items():
         add(name, importer(module), __version__)
-    if entrypoints:
+    if entrypoints and os.environ.get(ENTRY_POINTS_ENV, "on").lower() not in ("off", "0", "no", "false"):
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             version = ep.dist.version if ep.dist is not None else "?"
             add(ep.name, ep.load, version)
@@ -142,7 +144,7 @@ async def call_each(
     outcome: dict[str, BaseException | None] = {}
     allowed = set(only) if only is not None else None
     caller = getattr(pm.hook, hook_name)
-    for impl in reversed(caller.get_hookimpls()):  # registration order
+    for impl in caller.get_hookimpls():  # registration (load) order; pluggy itself calls LIFO
         name = pm.get_name(impl.plugin) or "?"
         if allowed is not None and name not in allowed:
             continue

@@ -1,4 +1,4 @@
-"""Running the hub as a process: logging, signals, the MQTT bridge and the dashboard."""
+"""Running the hub as a process: logging with secrets masked, garbage collection, signals."""
 
 from __future__ import annotations
 
@@ -8,11 +8,7 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
-from typing import Any
 
-from jarvis.core.config import Config
-from jarvis.core.hub import Hub
 from jarvis.core.redact import install_log_redaction
 
 log = logging.getLogger("jarvis")
@@ -48,48 +44,3 @@ def stop_event() -> asyncio.Event:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, event.set)
     return event
-
-
-@contextlib.asynccontextmanager
-async def running_services(
-    config: Config, *, web: bool = True, hub_factory: Callable[[Config], Hub] | None = None
-) -> AsyncIterator[tuple[Hub, Any, Any]]:
-    """Start hub, MQTT bridge and (optionally) the dashboard; stop them in reverse order."""
-    from jarvis.mqtt.bridge import MqttBridge
-
-    hub = (hub_factory or Hub)(config)
-    await hub.start()
-    bridge = MqttBridge(hub)
-    await bridge.start()
-    server = None
-    try:
-        if web and config.web.enabled:
-            # Importing the web stack blocks the loop for a moment: let the broker link come up first.
-            with contextlib.suppress(TimeoutError):
-                await bridge.wait_connected(3)
-            from jarvis.web import serve
-
-            server = await serve(hub, config.web.host, config.web.port)
-        yield hub, bridge, server
-    finally:
-        if server is not None:
-            await server.stop()
-        await bridge.stop()
-        await hub.stop()
-
-
-async def run_forever(config: Config) -> int:
-    """Run until a signal arrives; return the exit status."""
-    tune_gc()
-    stopping = stop_event()
-    async with running_services(config) as (_hub, bridge, server):
-        try:
-            await bridge.wait_connected(10)
-        except TimeoutError:
-            log.warning("broker %s:%s not reachable yet; retrying in the background",
-                        config.mqtt.host, config.mqtt.port)
-        if server is not None:
-            log.info("dashboard on %s", server.url)
-        await stopping.wait()
-        log.info("stopping")
-    return 0

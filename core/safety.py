@@ -67,11 +67,13 @@ class Confirmation:
     reason: str
     requested_by: str
     ttl_s: float
+    source: str = ""  # the call source it runs as once approved (requested_by may add the user)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     created: float = field(default_factory=time.monotonic)
     expires_at: str = ""
 
     def __post_init__(self) -> None:
+        self.source = self.source or self.requested_by
         expires = datetime.now(UTC) + timedelta(seconds=self.ttl_s)
         self.expires_at = expires.isoformat(timespec="seconds").replace("+00:00", "Z")
 

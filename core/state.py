@@ -1,4 +1,8 @@
-"""The hub's state store: typed entities by key, owned by the source that produced them."""
+"""The hub's state store: typed entities by key, owned by the source that produced them.
+
+What the store holds is immutable (a :class:`Payload`; a plain dict is frozen on the way in), so
+the only way to change published state is to hand the store a new payload.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from jarvis.core.api import Entity, Snapshot
+from jarvis.core.entities import Payload
 
 Key = tuple[str, ...]
 
@@ -44,6 +49,8 @@ class StateStore:
             old = data_of(key)
             # Sources may hand back the very object they published last time: skip the compare.
             if old is not data and old != data:
+                if type(data) is not Payload:
+                    data = Payload(data)
                 self._data[key] = data
                 changes.append(Change(key, data))
         if snapshot.complete:

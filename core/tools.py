@@ -14,8 +14,10 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from jarvis.core.api import HUMAN_SOURCES, SOURCES, Event, Risk, Target, Tool, ToolCall, ToolError
+from jarvis.core.api import Event, Risk, Target, Tool, ToolCall, ToolError
+from jarvis.core.providers import Caller
 from jarvis.core.redact import redact, redact_value
+from jarvis.core.registry import Registry
 from jarvis.core.safety import Confirmation, RateLimiter, is_protected
 from pydantic import ValidationError
 
@@ -37,14 +39,18 @@ def error(code: str, message: str) -> Reply:
     return {"status": "error", "error": {"code": code, "message": redact(message)}}
 
 
-class ToolRegistry:
+class ToolRegistry(Registry[Tool]):
     """Tools by full name (``plugin.tool``), attributed to the plugin that registered them."""
 
     def __init__(self) -> None:
-        self.tools: dict[str, Tool] = {}
-        self.owner: dict[str, str] = {}
+        super().__init__("tool", Tool)
 
-    def register_for(self, plugin: str) -> Callable[[Tool], str]:
+    @property
+    def tools(self) -> dict[str, Tool]:
+        """Tools by full name."""
+        return self.items
+
+    def register_for(self, plugin: str, name_of: Callable[[Tool], str] | None = None) -> Callable[[Tool], str]:
         """Return the ``register`` callback handed to one plugin's ``register_tools``."""
 
         def register(tool: Tool) -> str:
@@ -55,12 +61,7 @@ class ToolRegistry:
                 raise ValueError(f"plugin {plugin!r}: tool name {tool.name!r} must match {TOOL_NAME.pattern}")
             if not tool.description.strip():
                 raise ValueError(f"plugin {plugin!r}: tool {short!r} needs a description")
-            full = f"{plugin}.{short}"
-            if full in self.tools:
-                raise ValueError(f"plugin {plugin!r} registered tool {full!r} twice")
-            self.tools[full] = tool
-            self.owner[full] = plugin
-            return full
+            return self.add(plugin, f"{plugin}.{short}", tool)
 
         return register
 
@@ -93,15 +94,20 @@ class Pipeline:
         limits = hub.config.safety.rate_limit
         self.limiter = RateLimiter(limits.per_tool_per_min, limits.per_target_per_min)
 
+    def is_human(self, source: str) -> bool:
+        """Return True when ``source`` is a registered human source (it may answer confirmations)."""
+        known = self.hub.registrations.call_sources.get(source)
+        return known is not None and known.human
+
     async def call(
-        self, name: str, args: Any, source: str, *, confirmed: bool = False
+        self, name: str, args: Any, source: str, *, confirmed: bool = False, caller: Caller | None = None
     ) -> Reply:
         """Run one tool call through every step and return the contract reply.
 
         Every call publishes an ``action`` event, refused ones included (an audit trail of what
         automation tried); executed calls publish theirs from ``_execute`` with the duration.
         """
-        seen: dict[str, Any] = {}
+        seen: dict[str, Any] = {"caller": caller or Caller(source)}
         reply = await self._checked_call(name, args, source, confirmed, seen)
         if not seen.get("executed"):
             self._action_event(str(name)[:80], source, reply, seen.get("args", {}), seen.get("risk"), None, None)
@@ -110,7 +116,7 @@ class Pipeline:
     async def _checked_call(
         self, name: str, args: Any, source: str, confirmed: bool, seen: dict[str, Any]
     ) -> Reply:
-        if source not in SOURCES:
+        if source not in self.hub.registrations.call_sources:
             return error("invalid_source", f"unknown source {source!r}")
         tool = self.registry.tools.get(name) if isinstance(name, str) else None
         if tool is None:
@@ -138,7 +144,7 @@ class Pipeline:
         if refusal is not None:
             return refusal
         if not confirmed and self._needs_confirmation(name, risk, protected, source):
-            return self._ask_confirmation(name, clean, risk, target, protected, source)
+            return self._ask_confirmation(name, clean, risk, target, protected, source, seen["caller"])
         if risk is not Risk.READ:
             limited = self.limiter.check(name, target)
             if limited:
@@ -156,7 +162,7 @@ class Pipeline:
     def _refusal(
         self, name: str, risk: Risk, target: Target | None, protected: bool, source: str
     ) -> Reply | None:
-        automated = source not in HUMAN_SOURCES
+        automated = not self.is_human(source)
         if protected and automated:
             return error(
                 "protected",
@@ -181,12 +187,13 @@ class Pipeline:
         return not allowlisted
 
     def _ask_confirmation(
-        self, name: str, args: dict[str, Any], risk: Risk, target: Target | None, protected: bool, source: str
+        self, name: str, args: dict[str, Any], risk: Risk, target: Target | None, protected: bool, source: str,
+        caller: Caller,
     ) -> Reply:
         what = f" on {target.kind} {target.id}" if target else ""
         reason = f"{name}{what} is {risk.value}" + (" and the target is protected" if protected else "")
         confirmation = Confirmation(
-            tool=name, args=args, risk=risk.value, reason=reason, requested_by=source,
+            tool=name, args=args, risk=risk.value, reason=reason, requested_by=caller.label, source=source,
             ttl_s=self.hub.config.safety.confirmation_ttl_s,
         )
         self.confirmations[confirmation.id] = confirmation
@@ -199,10 +206,13 @@ class Pipeline:
                              "tool": name, "reason": reason},
         }
 
-    async def resolve_confirmation(self, confirmation_id: Any, approve: Any, source: str) -> Reply:
+    async def resolve_confirmation(
+        self, confirmation_id: Any, approve: Any, source: str, *, caller: Caller | None = None
+    ) -> Reply:
         """Approve (run) or deny a pending confirmation; only humans may answer."""
-        if source not in HUMAN_SOURCES:
-            return error("denied", "only a human (mqtt, cli, web) may answer a confirmation")
+        if not self.is_human(source):
+            humans = ", ".join(sorted(n for n, s in self.hub.registrations.call_sources.items.items() if s.human))
+            return error("denied", f"only a human ({humans}) may answer a confirmation")
         if not isinstance(confirmation_id, str) or not isinstance(approve, bool):
             return error("invalid_args", 'confirm needs {"id": "<string>", "approve": true|false}')
         pending = self.confirmations.pop(confirmation_id, None)
@@ -215,7 +225,7 @@ class Pipeline:
                                 details={"confirmation": pending.id, "status": "denied"}))
             return ok({"id": pending.id, "approved": False})
         # Runs as its requester: the pipeline refuses a protected target to an automated one.
-        return await self.call(pending.tool, pending.args, pending.requested_by, confirmed=True)
+        return await self.call(pending.tool, pending.args, pending.source, confirmed=True)
 
     def expire_confirmations(self) -> None:
         """Clear confirmations whose time is up."""

@@ -11,7 +11,7 @@ from jarvis.core.hub import Hub
 from jarvis.core.redact import redact, redact_value
 from jarvis.mqtt.client import BrokerLink, InMessage, LinkDown
 from jarvis.mqtt.publisher import StatePublisher, encode
-from jarvis.mqtt.router import Router
+from jarvis.mqtt.router import Outgoing, Router
 
 log = logging.getLogger("jarvis.mqtt")
 ONLINE = b'{"state":"online"}'
@@ -44,7 +44,8 @@ class MqttBridge:
         self.hub = hub
         cfg = hub.config.mqtt
         self.base = cfg.base_topic
-        self.publisher = StatePublisher(self.base, self._send_state, cfg.deadbands, cfg.relative_deadbands)
+        self.publisher = StatePublisher(self.base, self._send_state, cfg.deadbands, cfg.relative_deadbands,
+                                        hub.registrations.kinds.items.values())
         self.router = Router(hub, self.base, cfg.max_payload_bytes)
         self.link = BrokerLink(
             cfg,
@@ -108,9 +109,41 @@ class MqttBridge:
         if reply is None:
             return
         try:
-            await self.link.publish(reply.topic, encode(reply.payload), correlation_data=reply.correlation_data)
+            if reply.stream is not None:
+                await self._stream(reply)
+            else:
+                await self.link.publish(reply.topic, encode(reply.payload), correlation_data=reply.correlation_data)
         except LinkDown:
             log.debug("reply to %s lost: broker link down", reply.topic)
+
+    async def _stream(self, reply: Outgoing) -> None:
+        """Publish a streaming reply's messages as they come, in order, each with ``seq``.
+
+        The stream's own last message may say ``"final": true``; if it does not, or the stream
+        breaks, a closing message (an error, or ``{"final": true}``) follows, so a reader always
+        knows the reply is complete.
+        """
+        assert reply.stream is not None
+        seq = 0
+        final = False
+        try:
+            async for item in reply.stream:
+                final = bool(item.get("final"))
+                await self._publish_part(reply, item, seq)
+                seq += 1
+        except LinkDown:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the stream's reader gets an error, not silence
+            log.exception("streaming reply to %s failed", reply.topic)
+            await self._publish_part(reply, {"status": "error", "type": "error", "final": True, "error": {
+                "code": "internal", "message": f"{type(exc).__name__}: {exc}"}}, seq)
+            return
+        if not final:
+            await self._publish_part(reply, {"final": True}, seq)
+
+    async def _publish_part(self, reply: Outgoing, item: dict[str, Any], seq: int) -> None:
+        payload = {**redact_value(item), "seq": seq, "transaction": reply.transaction}
+        await self.link.publish(reply.topic, encode(payload), correlation_data=reply.correlation_data)
 
     async def _send_state(self, messages: list[tuple[str, bytes]]) -> None:
         """Publish retained state messages through the broker link."""

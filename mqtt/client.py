@@ -7,7 +7,6 @@ reconnects with backoff, re-subscribes, and hands every message to one callback.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -16,8 +15,8 @@ from typing import Any
 
 import aiomqtt
 from jarvis.core.config import MqttConfig
+from jarvis.mqtt import seams
 from jarvis.mqtt.packets import encode_publishes
-from paho.mqtt.client import PUBLISH, MQTTMessageInfo
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -26,16 +25,6 @@ log = logging.getLogger("jarvis.mqtt")
 MAX_BACKOFF_S = 30.0
 CONNECT_TIMEOUT_S = 5.0
 STREAM_CHUNK_BYTES = 256 * 1024  # one queued write; keeps a reply from waiting behind megabytes
-
-
-def _abandon(client: aiomqtt.Client) -> None:
-    """Close the socket of a connection attempt that never got its CONNACK.
-
-    aiomqtt leaves it open (and watched by the event loop) when the CONNACK times out, e.g. a
-    3.1.1-only broker ignoring our MQTT 5 CONNECT: one leaked socket per attempt otherwise.
-    """
-    with contextlib.suppress(Exception):
-        client._client.disconnect()
 
 
 def _chunks(messages: Sequence[tuple[str, bytes]]) -> Iterator[Sequence[tuple[str, bytes]]]:
@@ -149,7 +138,7 @@ class BrokerLink:
                     failures.append(f"MQTT {protocol}: {error}")
                     if self._client is client:
                         break  # we were connected: the link dropped, so retry the same protocol
-                    _abandon(client)
+                    seams.abandon(client)
                 finally:
                     self.connected.clear()
                     self.ready.clear()
@@ -245,18 +234,15 @@ class BrokerLink:
     async def _publish_stream(self, messages: Sequence[tuple[str, bytes]]) -> None:
         client = self._require()
         *head, (last_topic, last_payload) = messages
-        paho_client = client._client  # aiomqtt has no bulk API; paho's queue is stable in 2.x
-        if head and hasattr(paho_client, "_packet_queue") and hasattr(paho_client, "_mid_generate"):
-            if not paho_client.is_connected():
-                raise LinkDown("not connected to the broker")
+        if head:
             v5 = self.protocol == "5"
+            # Encoded first: a topic no broker would take raises before anything is sent.
             streams = [encode_publishes(chunk, retain=True, v5=v5) for chunk in _chunks(head)]
-            for stream in streams:
-                # Its own mid, so aiomqtt can never mistake it for a pending QoS 1 publish.
-                mid = paho_client._mid_generate()
-                paho_client._packet_queue(PUBLISH, stream, mid, 0, MQTTMessageInfo(mid))
-        elif head:
-            await asyncio.gather(*(self._publish_one(t, p, qos=0, retain=True) for t, p in head))
+            if seams.queue_packets(client, streams[0]):
+                for stream in streams[1:]:
+                    seams.queue_packets(client, stream)
+            else:  # the public path: slower, same result
+                await asyncio.gather(*(self._publish_one(t, p, qos=0, retain=True) for t, p in head))
         await self._publish_one(last_topic, last_payload, qos=0, retain=True)
 
     def _require(self) -> aiomqtt.Client:

@@ -26,10 +26,10 @@ def remaining_length(length: int) -> bytes:
             return bytes(out)
 
 
-def check_topic(topic: bytes) -> None:
-    """Refuse what a broker would disconnect us for: wildcards, NUL, empty or too long."""
-    if not topic or len(topic) > 65535 or b"+" in topic or b"#" in topic or b"\x00" in topic:
-        raise ValueError(f"not a topic to publish to: {topic[:80]!r}")
+def valid_publish_topic(topic: str | bytes) -> bool:
+    """Return True for a topic a broker takes a PUBLISH on: not empty, no wildcard or NUL, ≤ 64 KiB."""
+    name = topic.encode() if isinstance(topic, str) else topic
+    return bool(name) and len(name) <= 65535 and b"+" not in name and b"#" not in name and b"\x00" not in name
 
 
 def encode_publishes(messages: Iterable[tuple[str, bytes]], *, retain: bool, v5: bool) -> bytes:
@@ -41,7 +41,8 @@ def encode_publishes(messages: Iterable[tuple[str, bytes]], *, retain: bool, v5:
     append = parts.append
     for topic, payload in messages:
         name = topic.encode()
-        check_topic(name)
+        if not valid_publish_topic(name):  # a broker would disconnect us for it
+            raise ValueError(f"not a topic to publish to: {name[:80]!r}")
         append(first)
         append(remaining_length(extra + len(name) + len(payload)))
         append(len(name).to_bytes(2, "big"))

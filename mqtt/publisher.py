@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
-from jarvis.core import slugify
+from jarvis.core import EntityKind, fields, slugify
+from jarvis.core.entities import deadband_rules
 from jarvis.core.state import Change, Key
 
 log = logging.getLogger("jarvis.mqtt.publisher")
@@ -23,25 +24,6 @@ Send = Callable[[list[tuple[str, bytes]]], Awaitable[None]]
 
 SEND_CHUNK = 1000  # messages per send: the event loop gets a turn between chunks
 _NUMBERS = frozenset((int, float))  # bool is not one: a flag flip is always news
-
-# Absolute deadbands: change needed before a republish.
-DEFAULT_DEADBANDS: dict[str, float] = {
-    "cpu_pct": 2.0,
-    "load": 0.1,
-    "temperature_c": 1.0,
-    "used_pct": 0.5,
-    "uptime_s": 900.0,
-    "rtt_ms": 5.0,
-}
-# Relative deadbands (fraction of the last published value) for byte counts and sizes.
-DEFAULT_RELATIVE: dict[str, float] = {
-    "mem_used": 0.02,
-    "disk_used": 0.01,
-    "used": 0.005,
-    "netin": 0.10,
-    "netout": 0.10,
-}
-
 
 def encode(data: Mapping[str, Any]) -> bytes:
     """Serialise a payload as compact UTF-8 JSON (orjson: thousands of payloads per cycle)."""
@@ -60,15 +42,16 @@ class StatePublisher:
         send: Send,
         deadbands: Mapping[str, float] | None = None,
         relative: Mapping[str, float] | None = None,
+        kinds: Iterable[EntityKind] = (),
     ) -> None:
         self.base = base
         self.send = send
-        self.deadbands = {**DEFAULT_DEADBANDS, **(deadbands or {})}
-        self.relative = {**DEFAULT_RELATIVE, **(relative or {})}
-        # field -> (band, relative?): one lookup per changed field on the hot path
+        # field -> (band, relative?), from the fields' descriptions (the shared ones and every
+        # registered kind's), then config; one lookup per changed field on the hot path.
         self._rules: dict[str, tuple[float, bool]] = {
-            **{field: (band, True) for field, band in self.relative.items()},
-            **{field: (band, False) for field, band in self.deadbands.items()},
+            **deadband_rules(kinds, fields.SHARED),
+            **{field: (band, True) for field, band in (relative or {}).items()},
+            **{field: (band, False) for field, band in (deadbands or {}).items()},
         }
         self.published: dict[Key, Mapping[str, Any]] = {}
         self.pending: dict[Key, Mapping[str, Any] | None] = {}

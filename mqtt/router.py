@@ -5,38 +5,41 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from jarvis.core.tools import Reply, error, ok
+from jarvis.core import Caller
+from jarvis.core.tools import Reply, error
+from jarvis.mqtt.packets import valid_publish_topic
 
 if TYPE_CHECKING:
     from jarvis.core.hub import Hub
     from jarvis.mqtt.client import InMessage
 
 log = logging.getLogger("jarvis.mqtt.router")
-REQUEST_COMMANDS = ("tool", "confirm", "autonomy", "refresh", "plugins")
 _SAFE_SEGMENT = re.compile(r"[^A-Za-z0-9_.-]+")
 COMMAND_VERBS = ("set", "action")
 
 
 @dataclass(slots=True)
 class Outgoing:
-    """A reply to send: topic, JSON payload and the correlation data to echo."""
+    """A reply to send: topic, JSON payload and the correlation data to echo.
+
+    A streaming reply has ``stream`` set instead: its messages go to ``topic`` in order, each
+    with ``seq`` and the transaction, the last one with ``"final": true``.
+    """
 
     topic: str
     payload: dict[str, Any]
     correlation_data: bytes | None = None
+    stream: AsyncIterator[dict[str, Any]] | None = None
+    transaction: Any = None
 
 
 def safe_topic_part(value: str) -> str:
     """Keep a reply topic segment free of wildcards and odd characters."""
     return _SAFE_SEGMENT.sub("_", value)[:96] or "_"
-
-
-def valid_publish_topic(topic: str) -> bool:
-    """Return True when ``topic`` can be published to (no wildcards, no NUL, not too long)."""
-    return bool(topic) and not any(c in topic for c in "+#\0") and len(topic.encode()) <= 65535
 
 
 class BadPayload(Exception):
@@ -117,16 +120,21 @@ class Router:
         bad_reply_topic = message.response_topic is not None and not valid_publish_topic(message.response_topic)
         if is_request:
             command = rel[len("bridge/request/"):]
+            result: Reply | AsyncIterator[dict[str, Any]]
             if bad_reply_topic:
                 # Answer where we can instead of failing to publish (and never running the call).
-                reply, transaction = error("invalid_response_topic", "the Response Topic must be a topic "
-                                           "name without + or #"), None
+                result, transaction = error("invalid_response_topic", "the Response Topic must be a topic "
+                                            "name without + or #"), None
             else:
-                reply, transaction = await self._request(command, message.payload)
+                result, transaction = await self._request(command, message.payload)
             reply_to = None if bad_reply_topic else message.response_topic
             topic = reply_to or f"{self.base}/bridge/response/" + "/".join(
                 safe_topic_part(p) for p in command.split("/")
             )
+            if not isinstance(result, dict):  # a streaming reply
+                self.counters["requests"] += 1
+                return Outgoing(topic, {}, message.correlation_data, stream=result, transaction=transaction)
+            reply = result
         else:
             if bad_reply_topic:
                 log.warning("ignored a command on %s: its Response Topic is not a topic name", message.topic)
@@ -143,7 +151,7 @@ class Router:
         reply["transaction"] = transaction
         return Outgoing(topic, reply, message.correlation_data)
 
-    async def _request(self, command: str, payload: bytes) -> tuple[Reply, Any]:
+    async def _request(self, command: str, payload: bytes) -> tuple[Reply | AsyncIterator[dict[str, Any]], Any]:
         if len(payload) > self.max_payload:
             return error("too_large", f"payload of {len(payload)} bytes exceeds {self.max_payload}"), None
         try:
@@ -156,29 +164,7 @@ class Router:
             args = {}
         if not isinstance(args, dict):
             return error("invalid_args", f'"args" must be a JSON object, got {type(args).__name__}'), transaction
-        head, _, rest = command.partition("/")
-        try:
-            return await self._dispatch(head, rest, args), transaction
-        except Exception as exc:  # noqa: BLE001 - a reply, never a crash
-            log.exception("request %s failed", command[:80])
-            return error("internal", f"{type(exc).__name__}: {exc}"), transaction
-
-    async def _dispatch(self, head: str, rest: str, args: dict[str, Any]) -> Reply:
-        hub = self.hub
-        if head == "tool" and rest:
-            return await hub.call_tool(rest, args, source="mqtt")
-        if rest:
-            known = ", ".join(REQUEST_COMMANDS)
-            return error("unknown_command", f"unknown request {head}/{rest[:60]}; use one of {known}")
-        if head == "confirm":
-            return await hub.pipeline.resolve_confirmation(args.get("id"), args.get("approve"), source="mqtt")
-        if head == "autonomy":
-            return await hub.set_autonomy(args.get("mode"))
-        if head == "refresh":
-            return ok({"sources": await hub.refresh()})
-        if head == "plugins":
-            return ok(hub.plugin_statuses())
-        return error("unknown_command", f"unknown request {head[:60]!r}; use one of {', '.join(REQUEST_COMMANDS)}")
+        return await self.hub.request(command, args, Caller("mqtt")), transaction
 
     async def _command(self, rel: str, payload: bytes) -> Reply:
         parts = rel.split("/")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from jarvis.app.cli import parse_kv
 from jarvis.core import __version__
-from jarvis.core.cli import parse_kv
 from jarvis.core.plugins import DEFAULT_PLUGINS
 
-from tests.fixtures.thirdparty import config_without_in_tree, install_hello, run_jarvis
+from tests.fixtures.thirdparty import JARVIS, config_without_in_tree, install_hello, run_jarvis
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +104,39 @@ def test_parse_kv_reads_json_values_and_falls_back_to_strings() -> None:
 def test_an_unknown_subcommand_is_a_usage_error() -> None:
     result = run_jarvis("frobnicate")
     assert result.returncode == 2 and "usage: jarvis" in result.stderr
+
+
+def test_tools_needs_no_secret_and_no_config_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text('plugins:\n  proxmox:\n    endpoints: [https://pve.lan:8006]\n    token_id: root@pam!jarvis\n'
+                   '    token_secret: {"$env": JARVIS_TEST_UNSET_SECRET}\n')
+    listed = run_jarvis("tools", "-c", str(cfg))
+    assert listed.returncode == 0, listed.stderr
+    assert "proxmox.guest_start" in listed.stdout
+    assert "JARVIS_TEST_UNSET_SECRET" not in listed.stdout + listed.stderr
+    # without a config.yaml (none in the working directory) it lists the default plugin set
+    bare = subprocess.run([str(JARVIS), "tools", "--json"], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=120, check=False, env={k: v for k, v in os.environ.items()
+                                                          if k != "JARVIS_LOAD_PLUGINS"})
+    assert bare.returncode == 0, bare.stderr
+    assert {t["plugin"] for t in json.loads(bare.stdout)} == set(DEFAULT_PLUGINS)
+    # an explicitly named file that is missing is still an error
+    missing = run_jarvis("tools", "-c", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_run_still_refuses_an_unset_secret(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text('mqtt: {password: {"$env": JARVIS_TEST_UNSET_SECRET}}\n')
+    result = run_jarvis("check-config", "-c", str(cfg))
+    assert result.returncode == 2 and "JARVIS_TEST_UNSET_SECRET" in result.stderr
+
+
+def test_schema_prints_every_kind_and_the_markdown_tables(tmp_path: Path) -> None:
+    result = run_jarvis("schema", "-c", str(tmp_path / "config.yaml"), "--markdown")
+    assert result.returncode == 2  # an explicitly named missing file
+    described = subprocess.run([str(JARVIS), "schema"], capture_output=True, text=True, cwd=tmp_path,
+                               timeout=120, check=False)
+    assert described.returncode == 0, described.stderr
+    kinds = {k["kind"] for k in json.loads(described.stdout)["kinds"]}
+    assert {"guest", "node", "storage", "cluster", "docker_container", "host", "confirmation"} <= kinds

@@ -67,7 +67,7 @@ def test_the_wheel_holds_only_the_jarvis_namespace(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         assert archive.read(dist_info).decode().split() == ["jarvis"]
         entry_points = archive.read(dist_info.replace("top_level.txt", "entry_points.txt")).decode()
-    assert "jarvis = jarvis.core.cli:main" in entry_points
+    assert "jarvis = jarvis.app.cli:main" in entry_points
 
 
 @pytest.mark.slow

@@ -149,15 +149,15 @@ def test_parses_every_simulator_answer(pve_sim: Any) -> None:
     assert storage and all(s.enabled is not None and s.total for s in storage)
     for guest in resources.guests.values():
         live = parse_guest_status(
-            api.get(f"nodes/{guest.node}/{guest.type}/{guest.vmid}/status/current"),
-            kind=guest.type, node=guest.node)
-        assert live is not None and live.vmid == guest.vmid and live.status == guest.status
-        assert live.tags == guest.tags
+            api.get(f"nodes/{guest['node']}/{guest['type']}/{guest['vmid']}/status/current"),
+            kind=guest["type"], node=guest["node"])
+        assert live is not None and live["vmid"] == guest["vmid"] and live["status"] == guest["status"]
+        assert live["tags"] == guest["tags"]
     stopped = next(g for g in resources.guests.values()
-                   if g.status == "stopped" and not g.template)
-    upid = api.post(f"nodes/{stopped.node}/{stopped.type}/{stopped.vmid}/status/start")
-    task = parse_task_status(api.get(f"nodes/{stopped.node}/tasks/{upid}/status"))
-    assert task.upid == upid and task.node == stopped.node
+                   if g["status"] == "stopped" and not g["template"])
+    upid = api.post(f"nodes/{stopped['node']}/{stopped['type']}/{stopped['vmid']}/status/start")
+    task = parse_task_status(api.get(f"nodes/{stopped['node']}/tasks/{upid}/status"))
+    assert task.upid == upid and task.node == stopped["node"]
 
 
 # -- the plugin when PVE misbehaves ------------------------------------------------------------

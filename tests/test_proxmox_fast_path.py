@@ -111,8 +111,6 @@ def test_the_tally_follows_an_overridden_guest_and_counts_a_duplicate_once() -> 
     data = load("cluster_resources.json")
     parsed = parse_cluster_resources(decode_resources(body_of(data + [d for d in data if d.get("vmid") == 100])))
     assert parsed.guests.tally() == tally_from_scratch(parsed.guests)
-    guest = parsed.guests[100]
-    guest.status, guest.node = "stopped", "node9"
-    parsed.guests[100] = guest
+    parsed.guests[100] = {**parsed.guests[100], "status": "stopped", "node": "node9"}
     assert parsed.guests.tally() == tally_from_scratch(parsed.guests)
     assert parsed.guests.tally()["node9"][1] == 1

@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jarvis.plugins.proxmox.convert import parse_tags
 from jarvis.plugins.proxmox.entities import ClusterModel, all_entities
+from jarvis.plugins.proxmox.guests import parse_guest
 from jarvis.plugins.proxmox.models import (
     parse_cluster_resources,
     parse_cluster_status,
-    parse_guest,
     parse_guest_status,
     parse_node_status,
     parse_storage_list,
-    parse_tags,
 )
 from jarvis.plugins.proxmox.tasks import parse_task_status, parse_upid
 
@@ -40,12 +40,12 @@ def test_cluster_resources_splits_nodes_guests_and_storage() -> None:
     assert sorted(parsed.guests) == [100, 101, 102, 200]
     assert len(parsed.storage) == 12
     server = parsed.guests[100]
-    assert (server.type, server.node, server.status) == ("qemu", "node2", "running")
-    assert server.cpu_pct == pytest.approx(2.49, abs=0.01)
-    assert server.mem_used == 842551296 and server.mem_total == 1073741824
-    assert server.uptime_s == 874350 and server.netin == 2456116121
-    assert parsed.guests[101].template is True
-    assert parsed.guests[102].tags == ["go-proxmox+cloud-init"]  # '+' is a legal tag character
+    assert (server["type"], server["node"], server["status"]) == ("qemu", "node2", "running")
+    assert server["cpu_pct"] == pytest.approx(2.49, abs=0.01)
+    assert server["mem_used"] == 842551296 and server["mem_total"] == 1073741824
+    assert server["uptime_s"] == 874350 and server["netin"] == 2456116121
+    assert parsed.guests[101]["template"] is True
+    assert parsed.guests[102]["tags"] == ["go-proxmox+cloud-init"]  # '+' is a legal tag character
     node1 = parsed.nodes["node1"]
     assert node1.online and node1.cpu_cores == 8 and node1.mem_total == 65919459328
     zfs = parsed.storage[("node1", "local-zfs")]
@@ -57,9 +57,9 @@ def test_cluster_resources_splits_nodes_guests_and_storage() -> None:
 def test_cluster_resources_of_type_vm_with_pools() -> None:
     parsed = parse_cluster_resources(load("ansible_cluster_resources_type_vm.json"))
     assert sorted(parsed.guests) == [100, 101, 102, 103, 104, 105]
-    assert parsed.guests[101].pool == "pool1"
-    assert parsed.guests[102].type == "lxc"
-    assert parsed.guests[105].name is None  # PVE sends "" for an unnamed guest
+    assert parsed.guests[101]["pool"] == "pool1"
+    assert parsed.guests[102]["type"] == "lxc"
+    assert parsed.guests[105]["name"] is None  # PVE sends "" for an unnamed guest
     assert not parsed.nodes and not parsed.storage
 
 
@@ -90,30 +90,30 @@ def test_node_status_of_a_missing_node_is_empty_not_an_error() -> None:
                                   "ansible_nodes_NODE_qemu.json"])
 def test_guest_lists_accept_string_and_int_vmids(name: str) -> None:
     guests = [parse_guest(item, node="node1") for item in load(name)]
-    assert guests and all(g is not None and isinstance(g.vmid, int) for g in guests)
-    assert all(g.node == "node1" for g in guests if g)
+    assert guests and all(g is not None and isinstance(g["vmid"], int) for g in guests)
+    assert all(g["node"] == "node1" for g in guests if g)
 
 
 def test_lxc_list_keeps_template_flag() -> None:
-    guests = {g.vmid: g for g in (parse_guest(i, node="n") for i in load("nodes_NODE_lxc.json")) if g}
-    assert guests[101].template is True and guests[106].template is False
-    assert guests[106].type == "lxc"
+    guests = {g["vmid"]: g for g in (parse_guest(i, node="n") for i in load("nodes_NODE_lxc.json")) if g}
+    assert guests[101]["template"] is True and guests[106]["template"] is False
+    assert guests[106]["type"] == "lxc"
 
 
 def test_qemu_status_current_running() -> None:
     guest = parse_guest_status(load("nodes_NODE_qemu_VMID_status_current_running.json"),
                                kind="qemu", node="node1")
     assert guest is not None
-    assert (guest.vmid, guest.type, guest.status, guest.name) == (101, "qemu", "running", "matt")
-    assert guest.mem_used == 1127792640 and guest.cpu_cores == 8
-    assert guest.ha_state is None  # ha.managed = 0
+    assert (guest["vmid"], guest["type"], guest["status"], guest["name"]) == (101, "qemu", "running", "matt")
+    assert guest["mem_used"] == 1127792640 and guest["cpu_cores"] == 8
+    assert guest["ha_state"] is None  # ha.managed = 0
 
 
 def test_lxc_status_current_stopped_template_with_tags() -> None:
     guest = parse_guest_status(load("nodes_NODE_lxc_VMID_status_current_stopped.json"),
                                kind="lxc", node="node1")
     assert guest is not None
-    assert guest.status == "stopped" and guest.template and guest.tags == ["tag1", "tag2"]
+    assert guest["status"] == "stopped" and guest["template"] and guest["tags"] == ["tag1", "tag2"]
 
 
 @pytest.mark.parametrize("name", ["nodes_NODE_storage.json",

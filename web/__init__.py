@@ -1,45 +1,12 @@
-"""The dashboard: a Quart app over the hub (the full MQTT-over-WebSocket UI comes later)."""
+"""The dashboard server: hypercorn serving ``jarvis.web.app`` for one hub."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from jarvis.core.hub import Hub
-from quart import Quart, jsonify, render_template
-
-
-def create_app(hub: Hub) -> Quart:
-    """Build the dashboard app for one hub, with every plugin's registered blueprints."""
-    here = Path(__file__).resolve().parent
-    # Explicit paths: Flask's package lookup does not understand the `jarvis` namespace package.
-    app = Quart(__name__, root_path=str(here), instance_path=str(here / "instance"))
-
-    @app.get("/")
-    async def index() -> str:
-        """Show the cluster at a glance."""
-        state = hub.state
-        return await render_template(
-            "index.html",
-            info=hub.info(),
-            nodes=sorted(state.items(("node",)).items()),
-            guests=sorted(state.items(("guest",)).items(), key=lambda kv: int(kv[0][1]) if kv[0][1].isdigit() else 0),
-            cluster=state.get(("cluster", "state")) or {},
-            ws_url=hub.config.web.mqtt_ws_url,
-            base=hub.config.mqtt.base_topic,
-        )
-
-    @app.get("/api/health")
-    async def health() -> Any:
-        """Return the hub's health as JSON."""
-        return jsonify(hub.health())
-
-    for blueprint in hub.web_routes:
-        app.register_blueprint(blueprint)
-    return app
 
 
 @dataclass
@@ -57,18 +24,34 @@ class WebServer:
         await asyncio.gather(self.task, return_exceptions=True)
 
 
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind a TCP socket on ``host:port`` (0 picks a free port), ready to hand to the server."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 async def serve(hub: Hub, host: str, port: int) -> WebServer:
-    """Serve the dashboard with hypercorn on ``host:port`` (0 picks a free port)."""
+    """Serve the dashboard with hypercorn on ``host:port`` (0 picks a free port).
+
+    The socket is bound here and handed to hypercorn by file descriptor, so the port found is
+    the port served: nothing can take it in between.
+    """
+    # Quart and hypercorn load here, after the hub is online on the broker: their imports
+    # take a moment the broker link should not wait for.
     from hypercorn.asyncio import serve as hypercorn_serve
     from hypercorn.config import Config as HyperConfig
+    from jarvis.web.app import create_app
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    sock = bind_socket(host, port)
     port = sock.getsockname()[1]
-    sock.close()
     config = HyperConfig()
-    config.bind = [f"{host}:{port}"]
+    config.bind = [f"fd://{sock.detach()}"]  # hypercorn owns (and closes) it from here
     config.accesslog = None
     config.errorlog = None
     shutdown = asyncio.Event()
@@ -81,4 +64,5 @@ async def serve(hub: Hub, host: str, port: int) -> WebServer:
             break
         except OSError:
             await asyncio.sleep(0.05)
-    return WebServer(url=f"http://{host}:{port}/", port=port, task=task, shutdown=shutdown)
+    shown = f"[{host}]" if ":" in host else host
+    return WebServer(url=f"http://{shown}:{port}/", port=port, task=task, shutdown=shutdown)

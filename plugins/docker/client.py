@@ -22,7 +22,6 @@ T = TypeVar("T")
 # URL path of the API call
 CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 _FRACTION = re.compile(r"\.\d+(?=Z|[+-]\d\d:\d\d$)")
-_NEVER = "0001-01-01T00:00:00Z"
 
 
 class DockerClientError(Exception):

@@ -22,17 +22,21 @@ from typing import Any
 from jarvis.core import (
     Command,
     Entity,
+    EntityKind,
     PluginContext,
     Risk,
     Snapshot,
     Source,
+    StateField,
     Target,
     Tool,
     ToolCall,
     ToolError,
     UpdateFailed,
+    Verb,
     hookimpl,
     slugify,
+    tool_errors,
 )
 from jarvis.plugins.docker.client import (
     CONTAINER_NAME,
@@ -45,6 +49,31 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ACTIONS = ("start", "stop", "restart")
 MAX_GRACE_S = 120
+
+CONTAINER = EntityKind(
+    name="docker_container",
+    topic="docker/{host}/{container}/state",
+    description="A Docker container on one configured Docker endpoint.",
+    name_field="name",
+    fields=(
+        StateField(name="host", type="string", nullable=False, description="the endpoint's name in config"),
+        StateField(name="id", type="string", nullable=False, description="container id"),
+        StateField(name="name", type="string", nullable=False, description="container name", summary=True),
+        StateField(name="image", type="string", nullable=False, description="the image it runs"),
+        StateField(name="status", type="string", nullable=False, ha="binary_sensor", ha_on="running",
+                   device_class="running", summary=True,
+                   description="created, running, paused, restarting, exited or dead"),
+        StateField(name="health", type="string", values=("healthy", "unhealthy", "starting"),
+                   description="its healthcheck's verdict; null without a healthcheck", ha="sensor"),
+        StateField(name="restart_count", type="integer", nullable=False, description="restarts by its restart policy",
+                   state_class="total_increasing", ha="sensor"),
+        StateField(name="started_at", type="string", description="when it last started (ISO-8601 UTC)",
+                   device_class="timestamp"),
+        StateField(name="exit_code", type="integer", description="exit code of its last run"),
+    ),
+    verbs=(Verb(topic="action", payloads=ACTIONS, description="start, stop or restart the container",
+                tools={verb: f"docker.{verb}" for verb in ACTIONS}),),
+)
 
 
 class EndpointConfig(BaseModel):
@@ -169,14 +198,6 @@ def _state_dict(host: str, state: ContainerState) -> dict[str, Any]:
     return {"host": host, **state.to_dict()}
 
 
-async def _guard(fn: Awaitable[Any]) -> Any:
-    """Await a client call, turning its errors into ``ToolError`` with the same code."""
-    try:
-        return await fn
-    except DockerClientError as exc:
-        raise ToolError(exc.code, str(exc)) from exc
-
-
 # -- hooks -----------------------------------------------------------------------------------
 
 
@@ -184,6 +205,12 @@ async def _guard(fn: Awaitable[Any]) -> Any:
 def register_config(register: Callable[[type[BaseModel]], None]) -> None:
     """Register the ``plugins.docker`` config model."""
     register(DockerConfig)
+
+
+@hookimpl
+def register_entity_kinds(register: Callable[[EntityKind], None], ctx: PluginContext) -> None:
+    """Describe the containers this plugin publishes."""
+    register(CONTAINER)
 
 
 @hookimpl
@@ -262,12 +289,14 @@ def register_tools(register: Callable[[Tool], Any], ctx: PluginContext) -> None:
 
     async def status(args: ContainerArgs, call: ToolCall) -> dict[str, Any]:
         host, name = rt.canonical(args.host, args.container)
-        return _state_dict(host, await _guard(rt.endpoint(host).inspect(name)))
+        with tool_errors():
+            return _state_dict(host, await rt.endpoint(host).inspect(name))
 
     async def logs(args: LogsArgs, call: ToolCall) -> dict[str, Any]:
         host, name = rt.canonical(args.host, args.container)
-        tail = await _guard(rt.endpoint(host).logs(
-            name, tail=args.tail, timestamps=args.timestamps, max_bytes=rt.config.log_max_bytes))
+        with tool_errors():
+            tail = await rt.endpoint(host).logs(
+                name, tail=args.tail, timestamps=args.timestamps, max_bytes=rt.config.log_max_bytes)
         return {"host": host, "container": name, "text": tail.text, "lines": tail.lines,
                 "truncated": tail.truncated}
 
@@ -276,12 +305,13 @@ def register_tools(register: Callable[[Tool], Any], ctx: PluginContext) -> None:
             host, name = rt.canonical(args.host, args.container)
             endpoint = rt.endpoint(host)
             grace = getattr(args, "grace_s", 10)
-            if verb == "start":
-                state = await _guard(endpoint.start(name))
-            elif verb == "stop":
-                state = await _guard(endpoint.stop(name, grace_s=grace))
-            else:
-                state = await _guard(endpoint.restart(name, grace_s=grace))
+            with tool_errors():
+                if verb == "start":
+                    state = await endpoint.start(name)
+                elif verb == "stop":
+                    state = await endpoint.stop(name, grace_s=grace)
+                else:
+                    state = await endpoint.restart(name, grace_s=grace)
             rt.wake()
             return _state_dict(host, state)
 

@@ -8,19 +8,23 @@ to wake that node with: it calls ``network.wake`` with the node name through the
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from jarvis.core import (
     Entity,
+    EntityKind,
     PluginContext,
     Risk,
     Snapshot,
     Source,
+    StateField,
     Target,
     Tool,
     ToolCall,
     ToolError,
+    fields,
     hookimpl,
     utcnow,
 )
@@ -31,6 +35,27 @@ from jarvis.plugins.network.wol import DEFAULT_BROADCAST, DEFAULT_PORT, WakeErro
 from pydantic import BaseModel, Field
 
 MAX_COUNT = 10
+
+HOST = EntityKind(
+    name="host",
+    topic="host/{name}/state",
+    description="A configured machine (a NAS, a router, a node to wake): reachability and how to wake it.",
+    name_field="name",
+    fields=(
+        StateField(name="name", type="string", nullable=False, description="the host's name in config", summary=True),
+        StateField(name="reachable", type="boolean", nullable=False, description="it answered the last probe",
+                   ha="binary_sensor", device_class="connectivity", summary=True),
+        StateField(name="address", type="string", nullable=False, description="the configured hostname or IP"),
+        StateField(name="ip", type="string", description="the address the last probe reached"),
+        StateField(name="mac", type="string", description="MAC address for Wake-on-LAN"),
+        StateField(name="last_seen", type="string", description="when it last answered (ISO-8601 UTC)",
+                   device_class="timestamp", ha="sensor"),
+        fields.RTT_MS,
+        StateField(name="method", type="string", values=("icmp", "tcp", "dns"), description="how it was probed"),
+        StateField(name="port", type="integer", description="the TCP port that answered (tcp probes)"),
+        StateField(name="error", type="string", description="why the last probe failed"),
+    ),
+)
 
 
 @dataclass
@@ -134,13 +159,19 @@ def _host_state(rt: _Runtime, name: str, host: HostConfig, probe: Probe) -> dict
 
 
 @hookimpl
-def register_config(register: Any) -> None:
+def register_config(register: Callable[[type[BaseModel]], None]) -> None:
     """Register the config model of ``plugins.network``."""
     register(NetworkConfig)
 
 
 @hookimpl
-def register_tools(register: Any, ctx: PluginContext) -> None:
+def register_entity_kinds(register: Callable[[EntityKind], None], ctx: PluginContext) -> None:
+    """Describe the hosts this plugin publishes."""
+    register(HOST)
+
+
+@hookimpl
+def register_tools(register: Callable[[Tool], str], ctx: PluginContext) -> None:
     """Register ``wake`` and ``ping``."""
     config = _config(ctx)
 
@@ -199,7 +230,7 @@ def register_tools(register: Any, ctx: PluginContext) -> None:
 
 
 @hookimpl
-def register_sources(register: Any, ctx: PluginContext) -> None:
+def register_sources(register: Callable[[Source], None], ctx: PluginContext) -> None:
     """Register the ``hosts`` poller (nothing when no hosts are configured)."""
     config = _config(ctx)
     if not config.hosts:

@@ -37,11 +37,6 @@ class WakeResult:
         }
 
 
-def magic_packet(mac: str) -> bytes:
-    """Return the magic packet for ``mac`` (any usual notation)."""
-    return wakeonlan.create_magic_packet(normalize_mac(mac))
-
-
 async def wake(
     mac: str, broadcast: str = DEFAULT_BROADCAST, port: int = DEFAULT_PORT, timeout_s: float = 5.0
 ) -> WakeResult:

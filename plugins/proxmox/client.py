@@ -14,7 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from jarvis.plugins.proxmox.transport import FastJsonSerializer, send
+from jarvis.plugins.proxmox import transport
+from jarvis.plugins.proxmox.transport import send, session_of, use_fast_json
 from proxmoxer import ProxmoxAPI
 from proxmoxer.core import ResourceException
 from requests.adapters import HTTPAdapter
@@ -239,16 +240,13 @@ class PveClient:
                 backend="https",
                 service="PVE",
             )
-            # proxmoxer exposes no session accessor; its _store is stable across 2.x.
-            session: requests.Session = api._store["session"]
             if fingerprints:
-                adapter: HTTPAdapter = PinnedAdapter(fingerprints, pool_maxsize=pool_size)
-            else:
-                adapter = HTTPAdapter(pool_maxsize=pool_size, max_retries=0)
-            session.mount("https://", adapter)
+                session_of(api).mount("https://", PinnedAdapter(fingerprints, pool_maxsize=pool_size))
+            elif transport.FAST_PATH:
+                session_of(api).mount("https://", HTTPAdapter(pool_maxsize=pool_size, max_retries=0))
             # /cluster/resources of a big cluster is megabytes of JSON every fast cycle:
             # decoding it with orjson instead of json is most of the plugin's CPU budget.
-            api._store["serializer"] = FastJsonSerializer()
+            use_fast_json(api)
             self._apis.append(api)
         self._active = 0
         self._lock = threading.Lock()
@@ -274,7 +272,8 @@ class PveClient:
     def close(self) -> None:
         """Close every endpoint's HTTP session."""
         for api in self._apis:
-            api._store["session"].close()
+            if transport.FAST_PATH:
+                session_of(api).close()
 
     def request(
         self, method: str, path: str, decode: Callable[[bytes], Any] | None = None, /, **kwargs: Any

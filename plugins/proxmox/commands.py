@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from jarvis.core import Command, ToolError
+from jarvis.plugins.proxmox.kinds import GUEST_VERBS, NODE_VERBS
 
-GUEST_VERBS = ("start", "shutdown", "stop", "reboot", "reset", "suspend", "resume")
-NODE_VERBS = {"wake": "node_wake", "reboot": "node_reboot", "shutdown": "node_shutdown"}
 _SET_STATES = {"running": "guest_start", "on": "guest_start", "stopped": "guest_shutdown",
                "off": "guest_shutdown"}
 

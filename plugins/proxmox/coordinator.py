@@ -26,8 +26,8 @@ from jarvis.plugins.proxmox.entities import (
     node_entities,
     storage_entities,
 )
+from jarvis.plugins.proxmox.guests import Row
 from jarvis.plugins.proxmox.models import (
-    GuestResource,
     parse_cluster_resources,
     parse_cluster_status,
     parse_guest_status,
@@ -55,8 +55,6 @@ class Coordinator:
         self.fast_ok = False
         self.fast_error: str | None = None
         self.fast_polled_at = 0.0
-        self._last_detail: dict[str, float] = {}
-        self._woken: set[str] = set()
         self._sem = asyncio.Semaphore(config.max_parallel)
         self._fast_lock = asyncio.Lock()
 
@@ -156,27 +154,11 @@ class Coordinator:
 
     # -- detail tiers ------------------------------------------------------------------------
 
-    def woken_by_action(self) -> None:
-        """Note that an action woke every source: the detail tiers may answer from cache."""
-        self._woken = {"node", "storage"}
-
-    def _skip(self, tier: str, interval_s: float) -> bool:
-        """True when an action woke this tier within half an interval of its last poll."""
-        if tier not in self._woken:
-            return False
-        self._woken.discard(tier)
-        last = self._last_detail.get(tier)
-        return last is not None and time.monotonic() - last < interval_s / 2
-
     async def poll_nodes(self) -> Snapshot:
         """Poll /nodes/{n}/status of every member node; a failing node is marked offline."""
         if not await self._cluster_known():
             return Snapshot([], complete=False, metrics={"api_calls": 0, "skipped": "no cluster"})
         names = self.model.node_names()
-        if self._skip("node", self.config.intervals.node_s):
-            return Snapshot(node_entities(self.model, names), complete=False,
-                            metrics={"api_calls": 0, "skipped": "woken early"})
-        self._last_detail["node"] = time.monotonic()
         members = [n for n in names if self.model.member_online(n)]
         client = self.require_client()
         with count_calls() as calls:
@@ -215,10 +197,6 @@ class Coordinator:
         """Poll /nodes/{n}/storage of every online node and re-emit their storage entities."""
         if not await self._cluster_known():
             return Snapshot([], complete=False, metrics={"api_calls": 0, "skipped": "no cluster"})
-        if self._skip("storage", self.config.intervals.storage_s):
-            return Snapshot(storage_entities(self.model), complete=False,
-                            metrics={"api_calls": 0, "skipped": "woken early"})
-        self._last_detail["storage"] = time.monotonic()
         online = [n for n in self.model.node_names() if self.model.node_online(n)]
         client = self.require_client()
         with count_calls() as calls:
@@ -244,10 +222,8 @@ class Coordinator:
 
     # -- after an action ---------------------------------------------------------------------
 
-    async def refresh_guest(self, vmid: int, kind: str, node: str) -> GuestResource | None:
+    async def refresh_guest(self, vmid: int, kind: str, node: str) -> Row | None:
         """Read one guest's live status into the model (the next snapshot carries it)."""
         data = await self.get(f"nodes/{node}/{kind}/{vmid}/status/current")
         guest = parse_guest_status(data, kind=kind, node=node)
-        if guest is not None:
-            self.model.set_override(guest)
-        return guest
+        return None if guest is None else self.model.set_override(guest)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from jarvis.core import Entity
+from jarvis.core import Entity, Payload
 from jarvis.plugins.proxmox.convert import used_pct
-from jarvis.plugins.proxmox.guests import GuestResource, published, row_of
+from jarvis.plugins.proxmox.guests import Row, published
 from jarvis.plugins.proxmox.models import (
     ClusterResources,
     ClusterStatus,
@@ -18,6 +18,7 @@ from jarvis.plugins.proxmox.models import (
 )
 
 Key = tuple[str, ...]
+_ONLINE, _OFFLINE = Payload({"state": "online"}), Payload({"state": "offline"})
 OVERRIDE_TTL_S = 30.0  # cluster/resources lags real PVE by up to ~10 s (pvestatd)
 
 
@@ -31,7 +32,7 @@ class ClusterModel:
     node_detail: dict[str, NodeStatus] = field(default_factory=dict)
     storage_detail: dict[tuple[str, str], StorageResource] = field(default_factory=dict)
     unreachable: dict[str, str] = field(default_factory=dict)  # node -> why its API failed
-    overrides: dict[int, tuple[GuestResource, float]] = field(default_factory=dict)
+    overrides: dict[int, tuple[Row, float]] = field(default_factory=dict)
     has_data: bool = False
     # A guest's entity is reused while its row is the same object: no new tuple per poll.
     guest_entities: dict[int, Entity] = field(default_factory=dict)
@@ -58,28 +59,30 @@ class ClusterModel:
         """Return the names of the nodes that are online."""
         return {n for n in self.node_names() if self.node_online(n)}
 
-    def set_override(self, guest: GuestResource) -> None:
+    def set_override(self, guest: Row) -> Row:
         """Trust a fresh guest status (after an action) until cluster/resources catches up."""
-        current = self.resources.guests.get(guest.vmid)
+        current = self.resources.guests.get(guest["vmid"])
         if current is not None:
-            guest = replace(guest, node=guest.node or current.node, pool=current.pool)
+            merged = {**guest, "node": guest["node"] or current["node"], "pool": current["pool"]}
             for name in ("tags", "lock", "ha_state"):
-                if not getattr(guest, name) and getattr(current, name):
-                    setattr(guest, name, getattr(current, name))
-        self.resources.guests[guest.vmid] = guest
-        self.overrides[guest.vmid] = (guest, time.monotonic())
+                if not guest[name] and current[name]:
+                    merged[name] = current[name]
+            guest = Payload(merged)
+        self.resources.guests[guest["vmid"]] = guest
+        self.overrides[guest["vmid"]] = (guest, time.monotonic())
+        return guest
 
     def apply_overrides(self) -> None:
         """Re-apply fresh overrides to a new poll; drop those PVE agrees with or that expired."""
         now = time.monotonic()
         for vmid, (guest, since) in list(self.overrides.items()):
             polled = self.resources.guests.get(vmid)
-            if polled is None or polled.status == guest.status or now - since > OVERRIDE_TTL_S:
+            if polled is None or polled["status"] == guest["status"] or now - since > OVERRIDE_TTL_S:
                 del self.overrides[vmid]
             else:
-                self.resources.guests[vmid] = replace(guest, node=polled.node)
+                self.resources.guests[vmid] = Payload({**guest, "node": polled["node"]})
 
-    def locate(self, vmid: int) -> GuestResource | None:
+    def locate(self, vmid: int) -> Row | None:
         """Return the cached guest (its node and type), or None."""
         return self.resources.guests.get(vmid)
 
@@ -93,9 +96,7 @@ def guest_tally(model: ClusterModel) -> dict[str, list[int]]:
     return model.resources.guests.tally()
 
 
-def cluster_data(
-    model: ClusterModel, tally: dict[str, list[int]] | None = None
-) -> dict[str, Any]:
+def cluster_data(model: ClusterModel, tally: dict[str, list[int]] | None = None) -> Payload:
     """Return the ``cluster/state`` payload: quorum, counts and resource totals."""
     names = model.node_names()
     online = [n for n in names if model.node_online(n)]
@@ -117,7 +118,7 @@ def cluster_data(
         if model.node_online(node) or item.shared:
             storage_used += item.used or 0
             storage_total += item.total or 0
-    return {
+    return Payload({
         "name": model.cluster_name or model.status.name or (names[0] if names else None),
         "quorate": model.status.quorate if model.status.name else bool(online),
         "nodes_online": len(online),
@@ -133,10 +134,10 @@ def cluster_data(
         "disk_total": _sum(n.disk_total for n in nodes),
         "storage_used": storage_used,
         "storage_total": storage_total,
-    }
+    })
 
 
-def node_data(model: ClusterModel, name: str, counts: dict[str, tuple[int, int]]) -> dict[str, Any]:
+def node_data(model: ClusterModel, name: str, counts: dict[str, tuple[int, int]]) -> Payload:
     """Return ``node/<n>/state``; live metrics are null while the node is offline."""
     online = model.node_online(name)
     res = model.resources.nodes.get(name) if online else None
@@ -144,7 +145,7 @@ def node_data(model: ClusterModel, name: str, counts: dict[str, tuple[int, int]]
     detail = model.node_detail.get(name)
     live = detail if online else None
     running, total = counts.get(name, (0, 0))
-    return {
+    return Payload({
         "name": name,
         "status": "online" if online else "offline",
         "cpu_pct": res.cpu_pct if res else None,
@@ -166,23 +167,22 @@ def node_data(model: ClusterModel, name: str, counts: dict[str, tuple[int, int]]
         "guests_running": running,
         "guests_total": total,
         "offline_reason": None if online else model.unreachable.get(name, "offline in cluster"),
-    }
+    })
 
 
-def guest_data(
-    model: ClusterModel, guest: GuestResource, live: bool | None = None
-) -> dict[str, Any]:
+def guest_data(model: ClusterModel, guest: Mapping[str, Any], live: bool | None = None) -> Row:
     """Return ``guest/<vmid>/state``; status is ``unknown`` while its node is offline."""
+    row = guest if type(guest) is Payload else Payload(guest)
     if live is None:
-        live = model.node_online(guest.node)
-    return published(row_of(guest), live)
+        live = model.node_online(row["node"])
+    return published(row, live)
 
 
-def guest_rows(model: ClusterModel) -> list[dict[str, Any]]:
-    """Return a copy of every guest's state payload, by vmid."""
+def guest_rows(model: ClusterModel) -> list[Row]:
+    """Return every guest's state payload, by vmid."""
     online = model.online_nodes()
     rows = model.resources.guests.rows
-    return [dict(published(rows[v], rows[v]["node"] in online)) for v in sorted(rows)]
+    return [published(rows[v], rows[v]["node"] in online) for v in sorted(rows)]
 
 
 def storage_map(model: ClusterModel) -> dict[tuple[str, str], StorageResource]:
@@ -207,10 +207,10 @@ def storage_map(model: ClusterModel) -> dict[tuple[str, str], StorageResource]:
     return merged
 
 
-def storage_data(model: ClusterModel, item: StorageResource) -> dict[str, Any]:
+def storage_data(model: ClusterModel, item: StorageResource) -> Payload:
     """Return ``storage/<node>/<storage>/state``."""
     online = model.node_online(item.node)
-    return {
+    return Payload({
         "node": item.node,
         "storage": item.storage,
         "type": item.type,
@@ -222,7 +222,7 @@ def storage_data(model: ClusterModel, item: StorageResource) -> dict[str, Any]:
         "total": item.total,
         "avail": item.avail if online else None,
         "used_pct": used_pct(item.used, item.total) if online else None,
-    }
+    })
 
 
 def guest_counts(model: ClusterModel) -> dict[str, tuple[int, int]]:
@@ -241,8 +241,7 @@ def node_entities(model: ClusterModel, names: Iterable[str]) -> list[Entity]:
     out = [Entity(("cluster", "state"), cluster_data(model, tally))]
     for name in names:
         out.append(Entity(("node", name, "state"), node_data(model, name, counts)))
-        state = "online" if model.node_online(name) else "offline"
-        out.append(Entity(("node", name, "availability"), {"state": state}))
+        out.append(Entity(("node", name, "availability"), _ONLINE if model.node_online(name) else _OFFLINE))
     return out
 
 

@@ -10,11 +10,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jarvis.core import Payload
 from jarvis.plugins.proxmox.convert import as_bool, as_float, as_int, opt_str, pct, used_pct
-from jarvis.plugins.proxmox.convert import parse_tags as parse_tags
-from jarvis.plugins.proxmox.guests import GuestResource as GuestResource
-from jarvis.plugins.proxmox.guests import GuestTable
-from jarvis.plugins.proxmox.guests import parse_guest as parse_guest
+from jarvis.plugins.proxmox.guests import GuestTable, parse_guest
 from jarvis.plugins.proxmox.resources import ResourceItem, as_mapping
 
 GUEST_TYPES = ("qemu", "lxc")
@@ -232,20 +230,14 @@ def parse_node_status(data: Mapping[str, Any] | None) -> NodeStatus:
     )
 
 
-def parse_guest_status(
-    data: Mapping[str, Any] | None, *, kind: str, node: str
-) -> GuestResource | None:
-    """Parse /nodes/{node}/{qemu|lxc}/{vmid}/status/current into the cluster-resources shape."""
+def parse_guest_status(data: Mapping[str, Any] | None, *, kind: str, node: str) -> Payload | None:
+    """Parse /nodes/{node}/{qemu|lxc}/{vmid}/status/current into a guest row."""
     if not data:
         return None
-    guest = parse_guest({**data, "type": data.get("type") or kind}, node=node)
-    if guest is None:
-        return None
-    guest.node = node
     ha = data.get("ha") or {}
-    if isinstance(ha, Mapping) and as_bool(ha.get("managed")):
-        guest.ha_state = opt_str(ha.get("state"))
-    return guest
+    managed = isinstance(ha, Mapping) and as_bool(ha.get("managed"))
+    return parse_guest({**data, "type": data.get("type") or kind, "node": node,
+                        "hastate": ha.get("state") if managed else None}, node=node)
 
 
 def parse_storage_list(data: Iterable[Mapping[str, Any]] | None, node: str) -> list[StorageResource]:

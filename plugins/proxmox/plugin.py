@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
-from jarvis.core import PluginContext, Source, hookimpl
+from jarvis.core import Command, EntityKind, PluginContext, Source, Tool, hookimpl
 from jarvis.plugins.proxmox.client import PveClient
 from jarvis.plugins.proxmox.commands import build_commands
 from jarvis.plugins.proxmox.config import ProxmoxConfig
 from jarvis.plugins.proxmox.coordinator import Coordinator
+from jarvis.plugins.proxmox.kinds import KINDS
 from jarvis.plugins.proxmox.tools import build_tools
+from pydantic import BaseModel
 
 
 def coordinator_for(ctx: PluginContext) -> Coordinator:
@@ -37,7 +39,7 @@ def build_client(config: ProxmoxConfig) -> PveClient | None:
 
 
 @hookimpl
-def register_config(register: Any) -> None:
+def register_config(register: Callable[[type[BaseModel]], None]) -> None:
     """Register the config model of ``plugins.proxmox``."""
     register(ProxmoxConfig)
 
@@ -55,7 +57,14 @@ def on_start(ctx: PluginContext) -> None:
 
 
 @hookimpl
-def register_sources(register: Any, ctx: PluginContext) -> None:
+def register_entity_kinds(register: Callable[[EntityKind], None], ctx: PluginContext) -> None:
+    """Describe the cluster, nodes, guests and storage this plugin publishes."""
+    for kind in KINDS:
+        register(kind)
+
+
+@hookimpl
+def register_sources(register: Callable[[Source], None], ctx: PluginContext) -> None:
     """Register the fast, node and storage polling tiers."""
     coordinator = coordinator_for(ctx)
     if coordinator.client is None:
@@ -67,14 +76,14 @@ def register_sources(register: Any, ctx: PluginContext) -> None:
 
 
 @hookimpl
-def register_tools(register: Any, ctx: PluginContext) -> None:
+def register_tools(register: Callable[[Tool], str], ctx: PluginContext) -> None:
     """Register the Proxmox tools."""
     for tool in build_tools(ctx, lambda: coordinator_for(ctx)):
         register(tool)
 
 
 @hookimpl
-def register_commands(register: Any, ctx: PluginContext) -> None:
+def register_commands(register: Callable[[Command], None], ctx: PluginContext) -> None:
     """Register guest and node command topics."""
     for command in build_commands():
         register(command)

@@ -4,7 +4,7 @@ Every fast cycle lists every guest. Decoding into a msgspec Struct skips the fie
 not publish, checks the types in C, and lets an unchanged guest be recognised by one struct
 comparison; a guest's row then reads attributes instead of probing a dict. A response of any
 other shape (a string where PVE usually sends a number, say) takes the tolerant path instead:
-plain JSON and the converters of ``guests.py``, with the same rows as the result.
+plain JSON, converted item by item (``guests.to_item``) into the same typed items.
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ from typing import Any
 
 import msgspec
 import orjson
-from jarvis.plugins.proxmox.convert import as_int, parse_tags
 
 log = logging.getLogger("jarvis.plugins.proxmox")
-Row = dict[str, Any]
 
 
 class ResourceItem(msgspec.Struct, gc=False):
@@ -73,40 +71,3 @@ def decode_resources(body: bytes) -> list[ResourceItem] | list[dict[str, Any]]:
 def as_mapping(item: ResourceItem) -> dict[str, Any]:
     """Return an item as the dict the tolerant parsers take (absent fields left out)."""
     return {k: v for k, v in msgspec.structs.asdict(item).items() if v is not None}
-
-
-def typed_row(item: ResourceItem, vmid: int, previous: tuple[Any, Row] | None = None) -> Row:
-    """Return a guest's state payload from a typed item (as ``guests.guest_row`` would).
-
-    ``previous`` (the guest's last item and row) lets an unchanged tag string keep its list.
-    """
-    tags = item.tags
-    if not tags:
-        tag_list: list[str] = []
-    elif previous is not None and type(previous[0]) is ResourceItem and previous[0].tags == tags:
-        tag_list = previous[1]["tags"]
-    else:
-        tag_list = parse_tags(tags)
-    cpu = item.cpu
-    cores = item.maxcpu
-    return {
-        "vmid": vmid,
-        "type": item.type,
-        "node": item.node or "",
-        "name": item.name or None,
-        "status": item.status or "unknown",
-        "cpu_pct": None if cpu is None else round(cpu * 100.0, 2),
-        "cpu_cores": cores if type(cores) is not float else as_int(cores),
-        "mem_used": item.mem,
-        "mem_total": item.maxmem,
-        "disk_used": item.disk,
-        "disk_total": item.maxdisk,
-        "uptime_s": item.uptime,
-        "netin": item.netin,
-        "netout": item.netout,
-        "tags": tag_list,
-        "template": bool(item.template),
-        "lock": item.lock or None,
-        "ha_state": item.hastate or None,
-        "pool": item.pool or None,
-    }

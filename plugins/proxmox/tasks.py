@@ -6,11 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jarvis.plugins.proxmox.convert import as_int
-
-
-def _str(value: Any) -> str | None:
-    return None if value in (None, "") else str(value)
+from jarvis.plugins.proxmox.convert import as_int, opt_str
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +72,12 @@ def parse_task_status(data: Mapping[str, Any] | None, *, upid: str = "") -> Task
     data = data or {}
     return TaskStatus(
         upid=str(data.get("upid") or upid),
-        node=_str(data.get("node")),
+        node=opt_str(data.get("node")),
         status=str(data.get("status") or "unknown"),
-        exitstatus=_str(data.get("exitstatus")),
-        type=_str(data.get("type")),
-        id=_str(data.get("id")),
-        user=_str(data.get("user")),
+        exitstatus=opt_str(data.get("exitstatus")),
+        type=opt_str(data.get("type")),
+        id=opt_str(data.get("id")),
+        user=opt_str(data.get("user")),
         starttime=as_int(data.get("starttime")),
         endtime=as_int(data.get("endtime")),
     )

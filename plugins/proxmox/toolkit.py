@@ -108,11 +108,11 @@ def guest_status_data(
     guest = parse_guest_status(data, kind=kind, node=node)
     if guest is None:
         raise ToolError("upstream_error", "PVE returned no guest status")
-    model.set_override(guest)
+    guest = model.set_override(guest)
     data = data or {}
     ha = data.get("ha") or {}
     return {
-        **guest_data(model, model.resources.guests[guest.vmid], True),
+        **guest_data(model, guest, True),
         "qmpstatus": data.get("qmpstatus"),
         "agent": as_bool(data.get("agent")) if "agent" in data else None,
         "ha_managed": as_bool(ha.get("managed")) if isinstance(ha, Mapping) else False,

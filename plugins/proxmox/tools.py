@@ -149,8 +149,8 @@ class ProxmoxTools:
         coord = self.coordinator()
         with pve_errors():
             guest = await self._locate(args.vmid)
-            data = await coord.get(f"nodes/{guest.node}/{guest.type}/{args.vmid}/status/current")
-        return guest_status_data(coord.model, data, guest.type, guest.node)
+            data = await coord.get(f"nodes/{guest['node']}/{guest['type']}/{args.vmid}/status/current")
+        return guest_status_data(coord.model, data, guest["type"], guest["node"])
 
     async def task_status(self, args: TaskArgs, call: ToolCall) -> Any:
         """Return a task's status (node taken from the UPID)."""
@@ -169,22 +169,22 @@ class ProxmoxTools:
         coord = self.coordinator()
         with pve_errors():
             guest = await self._locate(args.vmid)
-            if action.kinds and guest.type not in action.kinds:
-                raise ToolError("invalid_args", f"{action.verb} is not supported for {guest.type}")
-            if guest.template:
+            kind, node = guest["type"], guest["node"]
+            if action.kinds and kind not in action.kinds:
+                raise ToolError("invalid_args", f"{action.verb} is not supported for {kind}")
+            if guest["template"]:
                 raise ToolError("conflict", f"guest {args.vmid} is a template; it cannot run")
-            live = await coord.refresh_guest(args.vmid, guest.type, guest.node)
-            status = live.status if live else guest.status
+            live = await coord.refresh_guest(args.vmid, kind, node)
+            status = (live or guest)["status"]
             if action.refuse_if and status in action.refuse_if:
                 raise ToolError("conflict", f"guest {args.vmid} is already {status}")
-            path = f"nodes/{guest.node}/{guest.type}/{args.vmid}/status/{action.verb}"
-            upid = await coord.post(path)
-            result = await self._follow(guest.node, upid, call, action.timeout_s)
+            upid = await coord.post(f"nodes/{node}/{kind}/{args.vmid}/status/{action.verb}")
+            result = await self._follow(node, upid, call, action.timeout_s)
         try:
-            await coord.refresh_guest(args.vmid, guest.type, guest.node)
+            await coord.refresh_guest(args.vmid, kind, node)
         except PveError:
             pass  # the action succeeded; the next poll will show the state
-        self._wake()
+        self._wake("cluster")
         return {**result, "guest": guest_data(coord.model, coord.model.resources.guests[args.vmid])}
 
     async def node_power(self, command: str, args: NodeArgs, call: ToolCall) -> Any:
@@ -197,7 +197,7 @@ class ProxmoxTools:
                 raise ToolError("conflict", f"node {args.node} is offline")
             upid = await coord.post(f"nodes/{args.node}/status", command=command)
             result = await self._follow(args.node, upid, call, 60.0)
-        self._wake()
+        self._wake("cluster", "nodes")
         return result
 
     async def node_wake(self, args: NodeArgs, call: ToolCall) -> Any:
@@ -217,7 +217,7 @@ class ProxmoxTools:
         if reply["status"] != "ok":
             error = reply.get("error") or {"code": "upstream_error", "message": str(reply)}
             raise ToolError(error["code"], f"{reason}; magic packet: {error['message']}")
-        self._wake()
+        self._wake("cluster", "nodes")
         return {"upid": None, "status": "sent", "exitstatus": None, "node": args.node, "via": "network.wake",
                 "mac": reply["data"].get("mac")}
 
@@ -232,7 +232,7 @@ class ProxmoxTools:
             if not helpers:
                 raise ToolError("unreachable", "no online node is left to send Wake-on-LAN from")
             mac = await coord.post(f"nodes/{node}/wakeonlan")
-        self._wake()
+        self._wake("cluster", "nodes")
         return {"upid": None, "status": "sent", "exitstatus": None, "node": node, "via": "pve", "mac": mac}
 
     # -- helpers -----------------------------------------------------------------------------
@@ -280,10 +280,10 @@ class ProxmoxTools:
             raise ToolError("upstream_error", f"task {upid} failed: {task.exitstatus}")
         return {"upid": upid, "status": task.status, "exitstatus": task.exitstatus}
 
-    def _wake(self) -> None:
-        """Ask the hub to poll our sources now, so retained state follows the action."""
-        self.coordinator().woken_by_action()
-        self.ctx.wake_sources()
+    def _wake(self, *sources: str) -> None:
+        """Ask the hub to poll these sources now, so retained state follows the action."""
+        if self.coordinator().client is not None:  # without a client no source is registered
+            self.ctx.wake_sources(*sources)
 
 
 def vars_of(obj: Any) -> dict[str, Any]:

@@ -45,27 +45,39 @@ _TIMEOUT_EXITS = (124, 137)  # coreutils timeout: TERM worked / KILL was needed
 
 
 class SshError(Exception):
-    """Base of every error the client raises."""
+    """Base of every error the client raises; ``code`` says what kind of failure it is."""
+
+    code = "upstream_error"
 
 
 class UnknownHost(SshError):
     """The host name is not configured."""
 
+    code = "not_found"
+
 
 class Unreachable(SshError):
     """The host could not be reached (refused, no route, no answer in time)."""
+
+    code = "unreachable"
 
 
 class HostKeyRejected(SshError):
     """The server's host key is not the one in known_hosts (or none is known)."""
 
+    code = "denied"
+
 
 class AuthFailed(SshError):
     """The server refused our key, or the key file could not be read."""
 
+    code = "denied"
+
 
 class CommandTimeout(SshError):
     """The command ran past its timeout and was killed."""
+
+    code = "timeout"
 
     def __init__(self, message: str, stdout: str = "", stderr: str = "") -> None:
         super().__init__(message)

@@ -7,19 +7,9 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from jarvis.core import PluginContext, Risk, Target, Tool, ToolCall, ToolError, hookimpl
+from jarvis.core import PluginContext, Risk, Target, Tool, ToolCall, ToolError, hookimpl, tool_errors
 from jarvis.plugins.ssh import parse
-from jarvis.plugins.ssh.client import (
-    AuthFailed,
-    CommandTimeout,
-    ExecResult,
-    HostKeyRejected,
-    PtySession,
-    SshClient,
-    SshError,
-    UnknownHost,
-    Unreachable,
-)
+from jarvis.plugins.ssh.client import ExecResult, PtySession, SshClient
 from jarvis.plugins.ssh.config import HOST_NAME, SERVICE_NAME, SshConfig, is_readonly
 from pydantic import BaseModel, Field
 
@@ -95,22 +85,10 @@ def _check_argv(argv: list[str]) -> list[str]:
     return argv
 
 
-async def _guard(action: Awaitable[T]) -> T:
-    """Run a client call, turning its errors into the tool error codes."""
-    try:
+async def _run(action: Awaitable[T]) -> T:
+    """Await a client call with its errors as tool errors (a bad argument is invalid_args)."""
+    with tool_errors((ValueError, "invalid_args")):
         return await action
-    except UnknownHost as exc:
-        raise ToolError("not_found", str(exc)) from None
-    except Unreachable as exc:
-        raise ToolError("unreachable", str(exc)) from None
-    except (HostKeyRejected, AuthFailed) as exc:
-        raise ToolError("denied", str(exc)) from None
-    except CommandTimeout as exc:
-        raise ToolError("timeout", str(exc)) from None
-    except ValueError as exc:
-        raise ToolError("invalid_args", str(exc)) from None
-    except SshError as exc:
-        raise ToolError("upstream_error", str(exc)) from None
 
 
 def _timeout(rt: SshRuntime, requested: float | None) -> float:
@@ -152,7 +130,7 @@ def make_tools(ctx: PluginContext) -> list[Tool]:
         rt = runtime(ctx)
         host = _host(ctx, rt, args.host)
         argv = _check_argv(args.argv)
-        res = await _guard(rt.client.exec(host, argv, _timeout(rt, args.timeout_s)))
+        res = await _run(rt.client.exec(host, argv, _timeout(rt, args.timeout_s)))
         return {"host": host, "argv": argv, **res.to_dict()}
 
     async def service_status(args: ServiceArgs, call: ToolCall) -> dict[str, Any]:
@@ -160,7 +138,7 @@ def make_tools(ctx: PluginContext) -> list[Tool]:
         host = _host(ctx, rt, args.host)
         service = _check(args.service, SERVICE_NAME, "service name")
         argv = ["systemctl", "show", "--no-pager", f"--property={parse.SHOW_PROPERTIES}", service]
-        res = await _guard(rt.client.exec(host, argv, rt.config.command_timeout_s, _C))
+        res = await _run(rt.client.exec(host, argv, rt.config.command_timeout_s, _C))
         if res.exit_status != 0:
             raise _systemd_error(host, service, res)
         status = parse.service_show(res.stdout)
@@ -173,7 +151,7 @@ def make_tools(ctx: PluginContext) -> list[Tool]:
         host = _host(ctx, rt, args.host)
         service = _check(args.service, SERVICE_NAME, "service name")
         argv = ["systemctl", "restart", "--no-ask-password", service]
-        res = await _guard(rt.client.exec(host, argv, rt.config.long_command_timeout_s, _C))
+        res = await _run(rt.client.exec(host, argv, rt.config.long_command_timeout_s, _C))
         if res.exit_status != 0:
             raise _systemd_error(host, service, res)
         after = await service_status(args, call)
@@ -183,7 +161,7 @@ def make_tools(ctx: PluginContext) -> list[Tool]:
         rt = runtime(ctx)
         host = _host(ctx, rt, args.host)
         argv = ["apt", "list", "--upgradable"]
-        res = await _guard(rt.client.exec(host, argv, rt.config.long_command_timeout_s, _C))
+        res = await _run(rt.client.exec(host, argv, rt.config.long_command_timeout_s, _C))
         if res.exit_status == 127:
             raise ToolError("upstream_error", f"apt is not installed on {host}")
         if res.exit_status != 0:
@@ -196,7 +174,7 @@ def make_tools(ctx: PluginContext) -> list[Tool]:
         rt = runtime(ctx)
         host = _host(ctx, rt, args.host)
         argv = ["pct", "exec", str(args.vmid), "--", *_check_argv(args.argv)]
-        res = await _guard(rt.client.exec(host, argv, _timeout(rt, args.timeout_s)))
+        res = await _run(rt.client.exec(host, argv, _timeout(rt, args.timeout_s)))
         return {"host": host, "vmid": args.vmid, "argv": args.argv, **res.to_dict()}
 
     def on_host(a: Any) -> Target:
@@ -254,7 +232,7 @@ async def open_pty(
     Errors come as ToolError codes like the tools' (not_found, unreachable, denied...).
     """
     rt = runtime(ctx)
-    return await _guard(rt.client.open_pty(_host(ctx, rt, host), term_type, cols, rows))
+    return await _run(rt.client.open_pty(_host(ctx, rt, host), term_type, cols, rows))
 
 
 @hookimpl

@@ -1,4 +1,4 @@
-"""The ``jarvis`` command: run, demo, sim, check-config, tools, call, broker-users."""
+"""The ``jarvis`` command: run, demo, sim, check-config, tools, schema, call, broker-users."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from jarvis.core import __version__
-from jarvis.core.config import Config, ConfigError, load_config
+from jarvis.core.config import Config, ConfigError, load_config, parse_config
 
 EXIT_CONFIG = 2
 
@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(tools)
     tools.add_argument("--json", action="store_true", help="print JSON (with argument schemas)")
 
+    schema = sub.add_parser("schema", help="print every entity kind the enabled plugins publish (bridge/schema)")
+    _config_arg(schema)
+    schema.add_argument("--markdown", action="store_true", help="print the documentation tables instead of JSON")
+
     call = sub.add_parser("call", help="run one tool through the pipeline and print the JSON reply")
     _config_arg(call)
     call.add_argument("tool", help="tool name, e.g. proxmox.guest_list")
@@ -72,8 +76,15 @@ def parse_kv(items: list[str]) -> dict[str, Any]:
     return args
 
 
-def _load(path: str) -> Config:
-    return load_config(Path(path))
+def _load(path: str, *, secrets: bool = True) -> Config:
+    return load_config(Path(path), secrets=secrets)
+
+
+def _load_for_listing(path: str, explicit: bool) -> Config:
+    """The config for describing what could run: secrets unread; no file means the defaults."""
+    if not explicit and not Path(path).exists():
+        return parse_config({})
+    return _load(path, secrets=False)
 
 
 async def _with_hub(config: Config, action: Any) -> Any:
@@ -102,6 +113,18 @@ def _cmd_tools(config: Config, as_json: bool) -> int:
     return 0
 
 
+def _cmd_schema(config: Config, markdown: bool) -> int:
+    from jarvis.core.entities import markdown_table
+
+    async def describe(hub: Any) -> Any:
+        if markdown:
+            return "\n".join(markdown_table(kind) for kind in hub.registrations.kinds.items.values())
+        return json.dumps(hub.schema(), indent=2)
+
+    print(asyncio.run(_with_hub(config, describe)))
+    return 0
+
+
 def _cmd_call(config: Config, tool: str, args: dict[str, Any], confirm: bool) -> int:
     async def calling(hub: Any) -> dict[str, Any]:
         await hub.refresh()
@@ -124,18 +147,25 @@ def main(argv: list[str] | None = None) -> int:
         return sim_main(argv[1:])
     parser = build_parser()
     ns = parser.parse_args(argv)
+    # Each command imports what it needs when it runs: `jarvis check-config` need not load the
+    # MQTT client, and the demo starts its broker before the slow imports.
     from jarvis.core.runner import setup_logging
 
     try:
         if ns.command == "demo":
             setup_logging("INFO")
-            from jarvis.core.demo import run_demo
+            from jarvis.app.demo import run_demo
 
             return asyncio.run(run_demo(ns))
         if ns.command == "broker-users":
             from jarvis.mqtt.broker import make_users
 
             return make_users(Path(ns.passwd_file))
+        if ns.command in ("tools", "schema"):
+            config = _load_for_listing(ns.config, any(a in ("-c", "--config") or a.startswith("--config=")
+                                                      for a in argv))
+            setup_logging("WARNING")
+            return _cmd_tools(config, ns.json) if ns.command == "tools" else _cmd_schema(config, ns.markdown)
         config = _load(ns.config)
         if ns.command == "check-config":
             from jarvis.core.hub import Hub
@@ -145,11 +175,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         setup_logging(config.hub.log_level)
         if ns.command == "run":
-            from jarvis.core.runner import run_forever
+            from jarvis.app.runner import run_forever
 
             return asyncio.run(run_forever(config))
-        if ns.command == "tools":
-            return _cmd_tools(config, ns.json)
         if ns.command == "call":
             try:
                 args = parse_kv(ns.args)
