@@ -317,6 +317,17 @@ async def test_a_pty_gets_a_prompt_runs_commands_and_exits(client: SshClient) ->
     assert b"active\r\ninactive\r\n" in await read_until(session, b"root@pve1:~# ")
     await session.write(b"htop\r")
     assert b"-bash: htop: command not found" in await read_until(session, b"root@pve1:~# ")
+    session.resize(120, 40)  # a web terminal resizes often: no stray prompt, the line goes on
+    await session.write(b"uname -n\r")
+    assert (await read_until(session, b"root@pve1:~# ")).count(b"root@pve1:~# ") == 1
+    await session.write(b"sleep 30\r")
+    await asyncio.sleep(0.2)
+    started = time.monotonic()
+    await session.write(b"\x03")  # Ctrl-C ends it
+    assert b"^C" in await read_until(session, b"root@pve1:~# ")
+    assert time.monotonic() - started < 2
+    await session.write(b"hostname\r")
+    assert b"pve1\r\n" in await read_until(session, b"root@pve1:~# ")
     await session.write(b"exit 3\r")
     async with asyncio.timeout(5):
         while await session.read():

@@ -106,16 +106,41 @@ async def close(acceptor: Acceptor) -> None:
         await asyncio.wait_for(acceptor.listener.wait_closed(), 5)
 
 
-async def _exec(process: asyncssh.SSHServerProcess[str], where: Where, command: str, via: str = "bash") -> int:
-    result = shell.run_line(where, command, via)
+async def _exec(process: asyncssh.SSHServerProcess[str], where: Where, command: str) -> int:
+    result = shell.run_line(where, command)
     if result.delay:
         await asyncio.sleep(result.delay)
     process.stdout.write(result.out)
-    if where.interactive:
-        process.stdout.write(result.err)  # one terminal: errors land among the output
-    else:
-        process.stderr.write(result.err)
+    process.stderr.write(result.err)
     return result.status
+
+
+async def _read_line(process: asyncssh.SSHServerProcess[str]) -> str | None:
+    """The next line typed: "" at the end of input, None when Ctrl-C abandoned it."""
+    while True:
+        try:
+            return await process.stdin.readline()
+        except asyncssh.TerminalSizeChanged:
+            continue  # the terminal was resized: keep reading the same line
+        except (asyncssh.BreakReceived, asyncssh.SignalReceived):
+            return None
+
+
+async def _pause(process: asyncssh.SSHServerProcess[str], seconds: float) -> tuple[bool, str | None]:
+    """Let a command run for `seconds`; Ctrl-C ends it early. Returns (interrupted, typed-ahead line)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    reader = asyncio.ensure_future(_read_line(process))
+    done, _ = await asyncio.wait({reader}, timeout=seconds)
+    if not done:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+        return False, None
+    typed = reader.result()
+    if typed is None:
+        return True, None
+    await asyncio.sleep(max(0.0, deadline - asyncio.get_running_loop().time()))
+    return False, typed
 
 
 async def _shell(process: asyncssh.SSHServerProcess[str], where: Where) -> int:
@@ -126,24 +151,35 @@ async def _shell(process: asyncssh.SSHServerProcess[str], where: Where) -> int:
     if interactive:
         process.stdout.write(BANNER.format(name=where.node.name, release=KERNEL_RELEASE, version=KERNEL_VERSION))
     status = 0
+    line: str | None = None  # typed ahead while a command ran
     while True:
-        process.stdout.write(prompt)
-        try:
-            line = await process.stdin.readline()
-        except (asyncssh.BreakReceived, asyncssh.SignalReceived):
-            process.stdout.write("^C\n")
-            continue
-        except asyncssh.TerminalSizeChanged:
-            continue
+        if line is None:
+            process.stdout.write(prompt)
+            line = await _read_line(process)
+            if line is None:
+                process.stdout.write("^C\n")
+                continue
         if not line:  # Ctrl-D or end of input
             if interactive:
                 process.stdout.write("logout\n")
             return status
-        text = line.strip()
+        text, line = line.strip(), None
         if text == "clear":
             process.stdout.write("\x1b[H\x1b[2J")
             continue
         if text in ("exit", "logout") or text.startswith("exit "):
             code = text.split()[1] if len(text.split()) > 1 else str(status)
             return int(code) % 256 if code.isdigit() else 2
-        status = await _exec(process, where, text, "login" if interactive else "bash") if text else status
+        if not text:
+            continue
+        result = shell.run_line(where, text, "login" if interactive else "bash")
+        if result.delay:
+            interrupted, line = await _pause(process, result.delay)
+            if interrupted:
+                process.stdout.write("^C\n")
+                status = 130
+                continue
+        process.stdout.write(result.out)
+        # One terminal: errors land among the output (without a PTY they keep their own stream).
+        (process.stdout if interactive else process.stderr).write(result.err)
+        status = result.status
