@@ -165,8 +165,8 @@ def test_offline_node_answers_595_and_the_auditor_may_read(sim: SimProcess) -> N
 
 
 def test_same_seed_same_disks(sim: SimProcess) -> None:
-    twin = spawn_simulator(seed=1, extra=("--no-ssh",))
-    other = spawn_simulator(seed=2, extra=("--no-ssh",))
+    twin = spawn_simulator(seed=1)
+    other = spawn_simulator(seed=2)
     try:
         assert disks(twin, "pve2") == disks(sim, "pve2") != disks(other, "pve2")
     finally:

@@ -29,7 +29,7 @@ JARVIS = str(Path(sys.executable).with_name("jarvis"))
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SimProcess, Path]]:
     """A simulator that wrote its run file to a private path."""
     path = tmp_path_factory.mktemp("run") / "sim.json"
-    sim = spawn_simulator(run_file=path)
+    sim = spawn_simulator(run_file=path, ssh=True)
     yield sim, path
     sim.stop()
 
@@ -57,7 +57,7 @@ def test_the_run_file_says_how_to_reach_the_simulator(served: tuple[SimProcess, 
 
 def test_stopping_removes_the_run_file(tmp_path: Path) -> None:
     path = tmp_path / "sim.json"
-    sim = spawn_simulator(run_file=path, extra=("--no-ssh",))
+    sim = spawn_simulator(run_file=path)
     assert runfile.read(path) is not None
     sim.stop()
     assert not path.exists()

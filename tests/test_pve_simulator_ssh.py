@@ -29,7 +29,7 @@ from tests.fixtures.sim import SimProcess, spawn_simulator
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimProcess]:
     """One simulator (seed 1: pve1 has an Intel CPU, pve2 an AMD one) for the module."""
-    process = spawn_simulator(seed=1)
+    process = spawn_simulator(seed=1, ssh=True)
     yield process
     process.stop()
 
