@@ -135,6 +135,11 @@ class SshNodes:
             self._module = await asyncio.to_thread(importlib.import_module, f"{__package__}.sshd")
             for name in self.endpoints:
                 await self._sync(name)
+        except Exception:
+            # Refuse connections rather than leave them hanging in a backlog nobody serves.
+            log.exception("the simulated nodes' SSH servers did not start")
+            self._stopping = True
+            self._close_sockets()
         finally:
             self.ready.set()
 
