@@ -134,6 +134,7 @@ def node_power_off(sim: SimState, node: Node) -> None:
     node.uptime = 0
     node.offline_since = time.time()
     sim.cluster.changed()
+    sim.node_changed(node)
 
 
 def node_boot(sim: SimState, node: Node) -> None:
@@ -147,6 +148,7 @@ def node_boot(sim: SimState, node: Node) -> None:
         if guest.onboot and not guest.template:
             power_on(sim, guest)
     sim.cluster.changed()
+    sim.node_changed(node)
 
 
 def node_command(sim: SimState, node: Node, command: str) -> None:

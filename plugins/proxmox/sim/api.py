@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from . import rrd, views, views_guest
+from . import disks, rrd, views, views_guest
 from .actions import LXC_ACTIONS, QEMU_ACTIONS, config_missing, guest_action, node_command, wake
 from .auth import Identity
 from .errors import ParamError, internal, perm_error
@@ -261,6 +261,20 @@ def wakeonlan(sim: SimState, ctx: Ctx) -> Any:
     return node.mac
 
 
+def disks_list(sim: SimState, ctx: Ctx) -> Any:
+    """GET /nodes/{node}/disks/list."""
+    return disks.disk_list(sim.hosts[ctx.params["node"]].disks, ctx.params)
+
+
+def disks_smart(sim: SimState, ctx: Ctx) -> Any:
+    """GET /nodes/{node}/disks/smart?disk=/dev/...: SMART health and attributes."""
+    if not disks.DISK_PATH.match(ctx.params["disk"]):
+        raise ParamError({"disk": "value does not match the regex pattern"})
+    host = sim.hosts[ctx.params["node"]]
+    temp = int(12.0 + host.thermal.package * 0.55)
+    return disks.smart(host.disks, ctx.params["disk"], ctx.params.get("healthonly", False), temp)
+
+
 def login(sim: SimState, ctx: Ctx) -> Any:
     """POST /access/ticket (password login; no auth needed)."""
     username = ctx.params["username"]
@@ -315,6 +329,12 @@ def build_router() -> Router:
             "filename": P(optional=False), "checksum": P(), "checksum-algorithm": P(),
             "verify-certificates": P("boolean"), "compression": P(),
         }, True, ("/storage/{storage}", "Datastore.AllocateTemplate")),
+        Route("GET", f"{n}/disks/list", disks_list, {
+            "node": NODE, "skipsmart": P("boolean"), "include-partitions": P("boolean"),
+            "type": P(enum=("unused", "journal_disks")),
+        }, True, ("/", "Sys.Audit")),
+        Route("GET", f"{n}/disks/smart", disks_smart,
+              {"node": NODE, "disk": P(optional=False), "healthonly": P("boolean")}, True, ("/", "Sys.Audit")),
         Route("GET", "/storage", storage_index, {"type": P()}),
         Route("POST", "/access/ticket", login, {
             "username": P(optional=False), "password": P(optional=False), "realm": P(),

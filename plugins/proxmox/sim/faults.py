@@ -12,10 +12,14 @@ import uuid
 from typing import Any
 
 from .actions import crash, node_boot, node_power_off
+from .disks import pick
 from .errors import ApiError
+from .hostos import NodeHost, updates_list
 from .state import Fault, SimState
 
-KINDS = ("node-offline", "high-cpu", "disk-full", "latency", "http-error", "deny", "token")
+KINDS = ("node-offline", "high-cpu", "disk-full", "latency", "http-error", "deny", "token",
+         "disk-failing", "hot-node", "service-stopped", "updates")
+HOST_KINDS = ("disk-failing", "hot-node", "service-stopped", "updates")
 
 
 class AdminError(Exception):
@@ -43,6 +47,85 @@ def _guest(sim: SimState, vmid: Any) -> Any:
     return guest
 
 
+def _host(sim: SimState, name: Any) -> NodeHost:
+    return sim.hosts[_node(sim, name).name]
+
+
+def _host_fault(sim: SimState, kind: str, spec: dict[str, Any], clean: dict[str, Any]) -> None:
+    """Apply a fault inside a node's OS (disks, sensors, services, packages)."""
+    host = _host(sim, spec.get("node"))
+    if kind == "disk-failing":
+        try:
+            disk = pick(host.disks, None if spec.get("disk") is None else str(spec["disk"]))
+        except LookupError as exc:
+            raise AdminError(str(exc), 404) from None
+        disk.failing_wearout = int(_number(spec, "wearout", 3))
+        disk.failing = True
+        clean["disk"] = disk.devpath
+    elif kind == "hot-node":
+        celsius = _number(spec, "celsius", 96.0)
+        if not 0 < celsius < 150:
+            raise AdminError("'celsius' must be between 0 and 150")
+        host.thermal.hot = host.thermal.package = clean["celsius"] = celsius
+    elif kind == "service-stopped":
+        service = host.service(str(spec.get("service", "")))
+        if service is None:
+            raise AdminError(f"no service {spec.get('service')!r} on {host.name}; known: "
+                             f"{', '.join(host.services)}", 404)
+        state = clean.setdefault("state", "failed")
+        if state not in ("failed", "inactive"):
+            raise AdminError("'state' must be 'failed' or 'inactive'")
+        host.stop(service, state)
+        service.sticky = bool(spec.get("sticky", False))
+        clean["service"] = service.name
+    else:  # updates
+        count = int(_number(spec, "count", 12))
+        security = int(_number(spec, "security", min(3, count)))
+        try:
+            host.updates_fault = updates_list(count, security)
+        except ValueError as exc:
+            raise AdminError(f"updates: {exc}") from None
+        clean.update(count=count, security=security)
+
+
+def _undo_host_fault(sim: SimState, fault: Fault) -> None:
+    spec = fault.spec
+    host = sim.hosts[str(spec["node"])]
+    if fault.kind == "disk-failing":
+        disk = host.disks.get(str(spec["disk"]))
+        if disk is not None and not _others(sim, fault, "disk"):
+            disk.failing = False
+    elif fault.kind == "hot-node":
+        thermal = host.thermal
+        if not _others(sim, fault):
+            thermal.hot = None
+            thermal.package = thermal.idle + sim.cluster.nodes[host.name].cpu * 38.0
+    elif fault.kind == "service-stopped":
+        service = host.services[str(spec["service"])]
+        service.sticky = False
+        if service.active != "active":
+            host.start(service)
+    elif fault.kind == "updates" and not _others(sim, fault):
+        host.updates_fault = None
+
+
+def _others(sim: SimState, fault: Fault, *keys: str) -> bool:
+    """Tell whether another active fault of the same kind holds the same node (and keys)."""
+    return any(
+        f is not fault and f.kind == fault.kind and f.spec.get("node") == fault.spec.get("node")
+        and all(f.spec.get(k) == fault.spec.get(k) for k in keys)
+        for f in sim.faults
+    )
+
+
+def forget(sim: SimState, kind: str, node: str, **match: Any) -> None:
+    """Drop faults the node itself has resolved (a restarted service, applied updates)."""
+    for fault in [f for f in sim.faults if f.kind == kind and f.spec.get("node") == node
+                  and all(f.spec.get(k) == v for k, v in match.items())]:
+        sim.faults.remove(fault)
+    sim.cluster.changed()
+
+
 def add_fault(sim: SimState, spec: dict[str, Any]) -> Fault | None:
     """Validate and apply a fault; return it (None for one-shot events like guest-crash)."""
     kind = spec.get("kind")
@@ -52,13 +135,16 @@ def add_fault(sim: SimState, spec: dict[str, Any]) -> Fault | None:
     if kind not in KINDS:
         raise AdminError(f"unknown fault kind {kind!r}; known: {', '.join(KINDS)}, guest-crash")
     clean = dict(spec)
-    if kind == "node-offline":
+    if kind in HOST_KINDS:
+        _host_fault(sim, str(kind), spec, clean)
+    elif kind == "node-offline":
         node = _node(sim, spec.get("node"))
         if node.name == sim.cluster.local:
             clean.setdefault("note", "local node: API connections are dropped")
         clean.setdefault("reason", "No route to host")
         node.unreachable = str(clean["reason"])
         node.offline_since = node.offline_since or time.time()
+        sim.node_changed(node)
     elif kind == "high-cpu":
         if "vmid" in spec:
             _guest(sim, spec["vmid"]).high_cpu = True
@@ -129,6 +215,7 @@ def remove_fault(sim: SimState, fault: Fault) -> None:
             node.unreachable = None
             if node.powered:
                 node.offline_since = None
+            sim.node_changed(node)
     elif fault.kind == "high-cpu":
         if "vmid" in spec:
             sim.cluster.guests[int(spec["vmid"])].high_cpu = False
@@ -137,6 +224,8 @@ def remove_fault(sim: SimState, fault: Fault) -> None:
     elif fault.kind == "disk-full":
         storage = next(s for s in sim.cluster.storages if s.storage == spec["storage"])
         sim.cluster.usage_for(storage, str(spec.get("node", ""))).full = False
+    elif fault.kind in HOST_KINDS:
+        _undo_host_fault(sim, fault)
     elif fault.kind == "deny":
         _token(sim, spec).denied.discard(str(spec["privilege"]))
     elif fault.kind == "token":
@@ -214,7 +303,7 @@ def admin(sim: SimState, method: str, path: str, body: dict[str, Any]) -> Any:
         add_fault(sim, {**body, "kind": "token", "action": m.group(1)})
         return {"token_secret": None if m.group(1) == "revoke" else sim.token.secret}
     if method == "POST" and path == "/tick":
-        sim.cluster.tick()
+        sim.tick()
         return {"ticks": sim.cluster.ticks}
     if method == "GET" and path == "/state":
         return state_summary(sim)
@@ -242,12 +331,19 @@ def state_summary(sim: SimState) -> dict[str, Any]:
         "seed": sim.cluster.seed,
         "ticks": sim.cluster.ticks,
         "local": sim.cluster.local,
-        "nodes": {
-            n.name: {"online": n.online, "powered": n.powered, "unreachable": n.unreachable,
-                     "mac": n.mac, "ip": n.ip}
-            for n in sim.cluster.nodes.values()
-        },
+        "nodes": {n.name: _node_summary(sim, n.name) for n in sim.cluster.nodes.values()},
         "guests": {"total": len(sim.cluster.guests),
                    "running": sum(1 for g in guests if g.running)},
         "faults": [{"id": f.id, "kind": f.kind, **f.spec} for f in sim.faults],
+    }
+
+
+def _node_summary(sim: SimState, name: str) -> dict[str, Any]:
+    node, host = sim.cluster.nodes[name], sim.hosts[name]
+    return {
+        "online": node.online, "powered": node.powered, "unreachable": node.unreachable,
+        "mac": node.mac, "ip": node.ip, "cpu_temp": host.thermal.reading(host.thermal.package),
+        "services_down": sorted(s.name for s in host.services.values() if s.active != "active"),
+        "updates": len(host.upgradable),
+        "failing_disks": [d.devpath for d in host.disks.disks if d.failing],
     }

@@ -23,8 +23,14 @@ async def start_simulator(
     boot_seconds: float | None = None,
     auth_fail_delay: float = 0.0,
     wol_port: int = 0,
+    ssh: bool = True,
+    ssh_port: int = 0,
 ) -> SimHandle:
-    """Start a simulated PVE cluster serving HTTPS on host:port (0 = a free port)."""
+    """Start a simulated PVE cluster serving HTTPS on host:port (0 = a free port).
+
+    With `ssh`, every node also serves a shell over SSH: on consecutive ports from `ssh_port`,
+    or on free ports when it is 0 (see `SimHandle.ssh_hosts`).
+    """
     if nodes < 1 or guests < 0:
         raise ValueError("need nodes >= 1 and guests >= 0")
     settings = Settings(
@@ -40,7 +46,7 @@ async def start_simulator(
             local_fingerprint=fingerprint,
         )
 
-    return await start_server(factory, host=host, port=port, wol_port=wol_port)
+    return await start_server(factory, host=host, port=port, wol_port=wol_port, ssh=ssh, ssh_port=ssh_port)
 
 
 class ThreadedSimulator:

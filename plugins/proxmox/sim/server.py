@@ -23,6 +23,7 @@ from .auth import Identity, extract_auth_value
 from .cert import write_certificates
 from .errors import ApiError, AuthFailed, NodeUnreachable, ParamError, internal
 from .router import Raw, Result, Router, verify
+from .ssh import SshNodes
 from .state import SimState
 
 log = logging.getLogger(__name__)
@@ -230,6 +231,19 @@ class SimHandle:
     _tick: asyncio.Task[None]
     _wol: asyncio.DatagramTransport
     _tmpdir: Path
+    ssh: SshNodes | None = None
+    _ssh_start: asyncio.Task[None] | None = None
+
+    @property
+    def ssh_hosts(self) -> dict[str, dict[str, Any]]:
+        """Per node: host, port, username, key_file, known_hosts (empty without SSH)."""
+        return self.ssh.info() if self.ssh else {}
+
+    async def ssh_ready(self, within_s: float = 30.0) -> None:
+        """Wait until every reachable node's SSH server answers (they start in the background)."""
+        if self.ssh is not None:
+            async with asyncio.timeout(within_s):
+                await self.ssh.ready.wait()
 
     def info(self) -> dict[str, Any]:
         """JSON-able connection details (what the CLI prints with --json)."""
@@ -241,14 +255,20 @@ class SimHandle:
             "user": "root@pam", "password": self.password,
             "fingerprint": self.fingerprint, "ca_file": self.ca_file,
             "seed": self.seed, "wol_port": self.wol_port,
-            "nodes": list(self.state.cluster.nodes),
+            "nodes": list(self.state.cluster.nodes), "ssh": self.ssh_hosts,
         }
 
     async def stop(self) -> None:
-        """Stop serving and remove the certificate directory."""
+        """Stop serving and remove the certificate and key directory."""
         self._tick.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._tick
+        if self._ssh_start is not None:
+            self._ssh_start.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._ssh_start
+        if self.ssh is not None:
+            await self.ssh.stop()
         self._wol.close()
         await self._runner.cleanup()
         shutil.rmtree(self._tmpdir, ignore_errors=True)
@@ -257,12 +277,14 @@ class SimHandle:
 async def _ticker(sim: SimState) -> None:
     while True:
         await asyncio.sleep(sim.settings.tick_seconds)
-        sim.cluster.tick()
+        sim.tick()
         sim.cache.warm()
 
 
-async def start_server(state_factory: Any, *, host: str, port: int, wol_port: int) -> SimHandle:
-    """Create certificates and state, then serve; used by `start_simulator`."""
+async def start_server(
+    state_factory: Any, *, host: str, port: int, wol_port: int, ssh: bool = True, ssh_port: int = 0
+) -> SimHandle:
+    """Create certificates and state, then serve HTTPS (and SSH per node); used by `start_simulator`."""
     tmpdir = Path(tempfile.mkdtemp(prefix="pve-sim-"))
     certs = await asyncio.to_thread(write_certificates, tmpdir, "pve1", host)
     sim: SimState = state_factory(certs.fingerprint)
@@ -278,6 +300,13 @@ async def start_server(state_factory: Any, *, host: str, port: int, wol_port: in
     bound = runner.addresses[0][1] if runner.addresses else port
     loop = asyncio.get_running_loop()
     wol, _ = await loop.create_datagram_endpoint(lambda: WolProtocol(sim), local_addr=(host, wol_port))
+    try:
+        nodes_ssh = await asyncio.to_thread(SshNodes, sim, host, tmpdir / "ssh", ssh_port) if ssh else None
+    except OSError:
+        wol.close()
+        await runner.cleanup()
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        raise
     tick = asyncio.create_task(_ticker(sim))
     url_host = f"[{host}]" if ":" in host else host
     return SimHandle(
@@ -288,4 +317,5 @@ async def start_server(state_factory: Any, *, host: str, port: int, wol_port: in
         password=sim.auth.password, fingerprint=certs.fingerprint, ca_file=str(certs.ca_file),
         seed=sim.cluster.seed, wol_port=wol.get_extra_info("sockname")[1], state=sim,
         _runner=runner, _tick=tick, _wol=wol, _tmpdir=tmpdir,
+        ssh=nodes_ssh, _ssh_start=asyncio.create_task(nodes_ssh.start()) if nodes_ssh else None,
     )

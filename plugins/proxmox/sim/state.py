@@ -6,13 +6,15 @@ import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .auth import Authenticator, Token
 from .fastjson import JsonCache
 from .generate import build_cluster
-from .model import Cluster
+from .hostos import HostTicker, NodeHost, build_hosts
+from .model import Cluster, Node
 from .tasks import TaskManager, seed_history
 
 
@@ -42,9 +44,10 @@ class Fault:
 
 @dataclass
 class SimState:
-    """Cluster, tasks, auth, faults and request statistics of one simulator."""
+    """Cluster, node OS state, tasks, auth, faults and request statistics of one simulator."""
 
     cluster: Cluster
+    hosts: dict[str, NodeHost]
     tasks: TaskManager
     cache: JsonCache
     auth: Authenticator
@@ -56,6 +59,19 @@ class SimState:
     next_fault_id: int = 1
     stats: Counter[str] = field(default_factory=Counter)
     rng_faults: random.Random = field(default_factory=random.Random)
+    host_ticker: HostTicker = field(default_factory=HostTicker)
+    # Called with a node whose reachability may have changed (the SSH servers follow it).
+    node_watchers: list[Callable[[Node], None]] = field(default_factory=list)
+
+    def tick(self) -> None:
+        """Advance metrics and node temperatures by one tick."""
+        self.cluster.tick()
+        self.host_ticker.tick(self.cluster, self.hosts)
+
+    def node_changed(self, node: Node) -> None:
+        """Tell the watchers that `node` was powered, cut off or brought back."""
+        for watch in self.node_watchers:
+            watch(node)
 
     @classmethod
     def create(
@@ -85,6 +101,7 @@ class SimState:
         seed_history(tasks, int(time.time()))
         return cls(
             cluster=cluster,
+            hosts=build_hosts(cluster),
             tasks=tasks,
             cache=JsonCache(cluster),
             auth=Authenticator([token, readonly], password),
@@ -93,6 +110,7 @@ class SimState:
             readonly_token=readonly,
             admin_secret=token.secret,
             rng_faults=random.Random(seed * 13 + 5),
+            host_ticker=HostTicker(random.Random(seed * 7207 + 3)),
         )
 
 
