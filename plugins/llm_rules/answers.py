@@ -1,0 +1,230 @@
+"""Questions answered from the World alone: about one thing, or routed to a report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jarvis.plugins.llm_rules import ops, reports
+from jarvis.plugins.llm_rules.entities import Container, Guest, Host, Node, Storage
+from jarvis.plugins.llm_rules.fmt import duration, pct, share, size
+from jarvis.plugins.llm_rules.intents import Answer, AskBack, Intent, ToolRequest
+from jarvis.plugins.llm_rules.lexicon import Action
+from jarvis.plugins.llm_rules.parse import LIVE_WORDS, Mention, Parsed
+from jarvis.plugins.llm_rules.targets import HOSTLIKE, ask_missing_vmid, ask_unknown, describe, host_name, narrow
+from jarvis.plugins.llm_rules.world import CONTAINER, DOCKER_HOST, GUEST, HOST, NODE, STORAGE, Ref, World
+
+_MAX_ABOUT = 5
+
+
+def question(p: Parsed, world: World, tools: set[str]) -> Intent:
+    """Answer a question (or a bare name) from the world; a live read tool for "status of X"."""
+    subjects = [m for m in p.subjects() if m.refs or m.missing_vmid is not None]
+    if p.services:
+        return ops.service(p, world, tools, None)
+    if p.unresolved and p.location and host_name(p.location) and p.states and not subjects[1:]:
+        p.services.append(p.unresolved[0].text)  # "is tailscaled running on pve1"
+        return ops.service(p, world, tools, None)
+    if p.help:
+        return reports.help_text(world, tools)
+    empty = _empty_world(p, world, tools)
+    if empty is not None:
+        return empty
+    if p.rank:
+        return reports.ranking(p, world)
+    if p.count:
+        return reports.counts(p, world)
+    if "quorum" in p.topics:
+        return reports.quorum(world)
+    located_only = subjects == [p.location] and p.location is not None
+    if subjects and not (located_only and (p.states or p.question or p.action == Action.LIST)):
+        return _about(p, subjects, world, tools)
+    metric = p.metric
+    if metric in ("temperature", "load", "version"):
+        return reports.node_metrics(p, world, metric)
+    if "storage" in p.quals or metric == "disk":
+        return reports.storage(p, world)
+    if "health" in p.topics:
+        return reports.health(world)
+    if "cluster" in p.topics or (p.action == Action.STATUS and not (p.states or p.quals or p.tags)):
+        return reports.cluster(world)
+    if p.states or p.quals or p.tags or p.location or p.action in (Action.LIST, Action.STATUS):
+        return reports.listing(p, world)
+    if p.unresolved:
+        tok = p.unresolved[0]
+        return ask_unknown("status of", tok, world, (GUEST, NODE, CONTAINER, HOST)) if tok.near else \
+            reports.unknown(world, tools)
+    return reports.unknown(world, tools)
+
+
+def _empty_world(p: Parsed, world: World, tools: set[str]) -> Intent | None:
+    """With nothing in the world yet, ask the live read tools instead of answering "nothing"."""
+    if world.guests or world.nodes:
+        if world.containers or "docker" not in p.quals or "docker.list" not in tools:
+            return None
+        return ToolRequest.single("docker.list", {}, "List the Docker containers.")
+    if "docker" in p.quals and "docker.list" in tools:
+        return ToolRequest.single("docker.list", {}, "List the Docker containers.")
+    if "storage" in p.quals and "proxmox.storage_list" in tools:
+        return ToolRequest.single("proxmox.storage_list", {}, "List storage usage.")
+    if (p.states or p.quals or p.rank or p.count) and "proxmox.guest_list" in tools:
+        return ToolRequest.single("proxmox.guest_list", {}, "List the guests (I have no state yet).")
+    if "proxmox.cluster_status" in tools:
+        return ToolRequest.single("proxmox.cluster_status", {}, "Read the cluster status (I have no state yet).")
+    return Answer("I have no state from the cluster yet, and no Proxmox tools to ask.")
+
+
+def _about(p: Parsed, subjects: list[Mention], world: World, tools: set[str]) -> Intent:
+    """Answer about named things: a live status read, where, yes/no state, one metric, or a summary."""
+    live = p.action == Action.STATUS and p.verb in LIVE_WORDS and not p.yes_no
+    if live and len(subjects) == 1:
+        intent = ops.live_status(subjects[0], p, world, tools)
+        if intent is not None:
+            return intent
+    lines: list[str] = []
+    facts: dict[str, Any] = {}
+    for mention in subjects[:_MAX_ABOUT]:
+        if mention.missing_vmid is not None:
+            return ask_missing_vmid("status of", mention.missing_vmid, world)
+        refs, _ = narrow(mention, p, world, {GUEST, NODE, CONTAINER, HOST, STORAGE, DOCKER_HOST})
+        refs = _prefer_storage(p, refs)
+        for ref in refs[:_MAX_ABOUT]:
+            thing = world.get(ref)
+            lines.append(_one(p, ref, thing, world))
+            facts.setdefault("things", []).append({"kind": ref.kind, "key": ref.key})
+    if not lines:
+        return AskBack("Which one do you mean?")
+    return Answer("\n".join(lines), facts)
+
+
+def _prefer_storage(p: Parsed, refs: list[Ref]) -> list[Ref]:
+    storages = [r for r in refs if r.kind == STORAGE]
+    if storages and (p.metric == "disk" or "storage" in p.quals):
+        if p.location is not None:
+            nodes = {r.key for r in p.location.refs if r.kind in HOSTLIKE}
+            storages = [r for r in storages if r.key.split("/")[0] in nodes] or storages
+        return storages
+    return [r for r in refs if r.kind != STORAGE] or refs
+
+
+def _one(p: Parsed, ref: Ref, thing: Any, world: World) -> str:
+    if p.where and ref.kind == GUEST:
+        return f"{thing.label} is a {thing.kind_word} on {thing.node} ({thing.status})."
+    if p.where and ref.kind == CONTAINER:
+        return f"{thing.name} runs on the Docker host {thing.host}."
+    if p.yes_no and p.states:
+        return _yes_no(p.states[0], ref, thing, world)
+    metric = p.metric if p.metrics else None
+    if metric is not None and metric != "usage":
+        said = _metric(metric, ref, thing)
+        if said:
+            return said
+    return summary(ref, thing, world)
+
+
+def _yes_no(state: str, ref: Ref, thing: Any, world: World) -> str:
+    current = _state_of(ref, thing)
+    wanted = {"running": "running", "stopped": "stopped", "paused": "paused", "unhealthy": "unhealthy"}.get(state)
+    name = world.label(ref)
+    if wanted is None:
+        return summary(ref, thing, world)
+    if current == wanted:
+        return f"Yes: {name} is {_state_words(ref, thing)}."
+    return f"No: {name} is {_state_words(ref, thing)}."
+
+
+def _state_of(ref: Ref, thing: Any) -> str:
+    if ref.kind == GUEST:
+        return {"running": "running", "stopped": "stopped", "paused": "paused"}.get(thing.status, "unknown")
+    if ref.kind == NODE:
+        return "running" if thing.online else "stopped"
+    if ref.kind == CONTAINER:
+        if thing.health == "unhealthy":
+            return "unhealthy"
+        return {"running": "running", "paused": "paused"}.get(thing.status or "", "stopped")
+    if ref.kind == HOST:
+        return "running" if thing.reachable else "stopped"
+    return "unknown"
+
+
+def _state_words(ref: Ref, thing: Any) -> str:
+    if ref.kind == GUEST:
+        where = f" on {thing.node}"
+        if thing.status == "running" and thing.uptime_s:
+            return f"running{where} (up {duration(thing.uptime_s)})"
+        return f"{thing.status}{where}"
+    if ref.kind == NODE:
+        return "online" + (f" (up {duration(thing.uptime_s)})" if thing.online and thing.uptime_s else "") \
+            if thing.online else thing.status
+    if ref.kind == CONTAINER:
+        return (thing.status or "unknown") + (f", {thing.health}" if thing.health else "")
+    if ref.kind == HOST:
+        return "reachable" if thing.reachable else "not reachable"
+    return "there"
+
+
+def _metric(metric: str, ref: Ref, thing: Any) -> str | None:
+    """Return one metric of one thing in a sentence, or None when it has no such metric."""
+    name = thing.label if isinstance(thing, Guest) else getattr(thing, "name", str(thing))
+    if isinstance(thing, Guest | Node):
+        if metric == "uptime":
+            if not thing.uptime_s:
+                return f"{name} is not running."
+            return f"{name} has been up for {duration(thing.uptime_s)}."
+        if metric == "cpu":
+            cores = f" of {thing.cpu_cores} cores" if thing.cpu_cores else ""
+            return f"{name} is using {pct(thing.cpu_pct)} CPU{cores}."
+        if metric == "memory":
+            return f"{name} uses {share(thing.mem_used, thing.mem_total)} of memory."
+        if metric == "disk":
+            return f"{name} uses {share(thing.disk_used, thing.disk_total)} of disk."
+        if metric == "network" and isinstance(thing, Guest):
+            return f"{name} has received {size(thing.netin)} and sent {size(thing.netout)}."
+    if isinstance(thing, Node):
+        if metric == "temperature":
+            if thing.temperature_c is None:
+                return f"{name} reports no temperature (the Proxmox API has none; a sensors source would)."
+            return f"{name} is at {thing.temperature_c:.0f}°C."
+        if metric == "load":
+            return f"{name} load average: {', '.join(f'{v:.2f}' for v in thing.load) or 'unknown'}."
+        if metric == "version":
+            return f"{name} runs {thing.pve_version or 'an unknown Proxmox version'}."
+    if isinstance(thing, Storage) and metric == "disk":
+        return reports.storage_line(thing)
+    return None
+
+
+def summary(ref: Ref, thing: Any, world: World) -> str:
+    """Return a one-paragraph description of one thing."""
+    if isinstance(thing, Guest):
+        head = f"{thing.label} is a {thing.kind_word} on {thing.node}"
+        if thing.template:
+            return f"{head}; it is a template."
+        if thing.status != "running":
+            return f"{head}; it is {thing.status}."
+        cores = f" of {thing.cpu_cores} cores" if thing.cpu_cores else ""
+        tags = f" Tags: {', '.join(thing.tags)}." if thing.tags else ""
+        return (f"{head}, running for {duration(thing.uptime_s)}: CPU {pct(thing.cpu_pct)}{cores}, "
+                f"memory {share(thing.mem_used, thing.mem_total)}.{tags}")
+    if isinstance(thing, Node):
+        if not thing.online:
+            return f"{thing.name} is {thing.status}."
+        load = f", load {thing.load[0]:.2f}" if thing.load else ""
+        temp = f", {thing.temperature_c:.0f}°C" if thing.temperature_c is not None else ""
+        guests = (f"; {thing.guests_running} of {thing.guests_total} guests running"
+                  if thing.guests_total is not None else "")
+        return (f"{thing.name} is online, up {duration(thing.uptime_s)}: CPU {pct(thing.cpu_pct)}{load}{temp}, "
+                f"memory {share(thing.mem_used, thing.mem_total)}{guests}.")
+    if isinstance(thing, Container):
+        health = f" ({thing.health})" if thing.health else ""
+        image = f", image {thing.image}" if thing.image else ""
+        restarts = f", restarted {thing.restart_count} times" if thing.restart_count else ""
+        return f"{thing.name} on {thing.host} is {thing.status or 'in an unknown state'}{health}{image}{restarts}."
+    if isinstance(thing, Host):
+        seen = f" (last seen {thing.last_seen})" if thing.last_seen else ""
+        where = f" at {thing.address}" if thing.address else ""
+        return f"{thing.name}{where} is {'reachable' if thing.reachable else 'not reachable'}{seen}."
+    if isinstance(thing, Storage):
+        return reports.storage_line(thing)
+    if ref.kind == DOCKER_HOST:
+        return reports.containers_on(world, ref.key)
+    return f"{describe(ref, world)} is known, but I have no state for it."
