@@ -71,8 +71,43 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
+# Phrasal verbs split by their object: "bring win11 back online" reads as "bring back online win11".
+_PHRASAL = {
+    "bring": {"up", "down", "back", "online", "offline"}, "turn": {"on", "off"}, "switch": {"on", "off"},
+    "power": {"on", "off", "up", "down"}, "shut": {"down", "off"}, "spin": {"up", "down"}, "fire": {"up"},
+    "take": {"down", "offline"}, "boot": {"up"}, "wake": {"up"}, "put": {"online", "offline"},
+    "start": {"up"}, "cut": {"off"},
+}
+_PARTICLE_END = {"on", "off"}  # these move only from the end of a clause ("turn web-01 on")
+
+
+def unsplit_phrasals(words: list[str]) -> list[str]:
+    """Move a phrasal verb's particles next to it: ["turn", "web-01", "on"] -> ["turn", "on", "web-01"]."""
+    out = list(words)
+    for i, word in enumerate(out):
+        particles = _PHRASAL.get(word)
+        if not particles or i + 1 < len(out) and out[i + 1] in particles:
+            continue
+        for j in range(i + 2, min(i + 5, len(out))):
+            if out[j] in (",", ";", "and", "then", "?"):
+                break
+            if out[j] in particles:
+                last = j + 1 == len(out) or out[j + 1] in (",", ";", "and", "then", "?", "please", "pls", "now")
+                if out[j] in _PARTICLE_END and not last:
+                    break
+                end = j + 1
+                if out[j] == "back" and end < len(out) and out[end] in ("up", "online"):
+                    end += 1
+                moved = out[j:end]
+                del out[j:end]
+                out[i + 1:i + 1] = moved
+                break
+    return out
+
+
 def tag(words: list[str], world: World) -> list[Tok]:
     """Tag words: multi-word names, lexicon phrases, names, numbers, addresses; then repair typos."""
+    words = unsplit_phrasals(words)
     toks: list[Tok] = []
     i, n = 0, len(words)
     while i < n:
