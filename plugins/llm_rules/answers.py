@@ -26,6 +26,8 @@ def question(p: Parsed, world: World, tools: set[str]) -> Intent:
         return ops.service(p, world, tools, None)
     if p.help:
         return reports.help_text(world, tools)
+    if any(m.address for m in p.subjects()) and "network.ping" in tools:
+        return ops.ping(p, world, tools)  # "is 192.168.1.20 up?"
     empty = _empty_world(p, world, tools)
     if empty is not None:
         return empty
@@ -35,11 +37,16 @@ def question(p: Parsed, world: World, tools: set[str]) -> Intent:
         return reports.counts(p, world)
     if "quorum" in p.topics:
         return reports.quorum(world)
-    located_only = subjects == [p.location] and p.location is not None
+    if p.quant and not subjects:
+        if "node" in p.quals and p.states:
+            return reports.counts(p, world)  # "are all nodes up?"
+        if not (p.states or p.quals or p.tags or p.metrics or p.location):
+            return reports.health(world)  # "is everything ok?"
+    located_only = subjects == [p.location] and p.location is not None and not p.metrics
     if subjects and not (located_only and (p.states or p.question or p.action == Action.LIST)):
         return _about(p, subjects, world, tools)
     metric = p.metric
-    if metric in ("temperature", "load", "version"):
+    if metric in ("temperature", "load", "version", "ip"):
         return reports.node_metrics(p, world, metric)
     if "storage" in p.quals or metric == "disk":
         return reports.storage(p, world)
@@ -115,7 +122,7 @@ def _one(p: Parsed, ref: Ref, thing: Any, world: World) -> str:
         return _yes_no(p.states[0], ref, thing, world)
     metric = p.metric if p.metrics else None
     if metric is not None and metric != "usage":
-        said = _metric(metric, ref, thing)
+        said = _metric(metric, ref, thing, world)
         if said:
             return said
     return summary(ref, thing, world)
@@ -162,7 +169,7 @@ def _state_words(ref: Ref, thing: Any) -> str:
     return "there"
 
 
-def _metric(metric: str, ref: Ref, thing: Any) -> str | None:
+def _metric(metric: str, ref: Ref, thing: Any, world: World) -> str | None:
     """Return one metric of one thing in a sentence, or None when it has no such metric."""
     name = thing.label if isinstance(thing, Guest) else getattr(thing, "name", str(thing))
     if isinstance(thing, Guest | Node):
@@ -175,6 +182,9 @@ def _metric(metric: str, ref: Ref, thing: Any) -> str | None:
             return f"{name} is using {pct(thing.cpu_pct)} CPU{cores}."
         if metric == "memory":
             return f"{name} uses {share(thing.mem_used, thing.mem_total)} of memory."
+        if metric == "disk" and isinstance(thing, Node):
+            storages = [reports.storage_line(s) for s in world.storages if s.node == thing.name]
+            return f"{name} root disk: {share(thing.disk_used, thing.disk_total)}.\n" + "\n".join(storages)
         if metric == "disk":
             return f"{name} uses {share(thing.disk_used, thing.disk_total)} of disk."
         if metric == "network" and isinstance(thing, Guest):
@@ -188,6 +198,10 @@ def _metric(metric: str, ref: Ref, thing: Any) -> str | None:
             return f"{name} load average: {', '.join(f'{v:.2f}' for v in thing.load) or 'unknown'}."
         if metric == "version":
             return f"{name} runs {thing.pve_version or 'an unknown Proxmox version'}."
+        if metric == "ip":
+            return f"{name} is at {thing.ip or 'an unknown address'}."
+    if isinstance(thing, Host) and metric == "ip":
+        return f"{name} is at {thing.address or 'an unknown address'}" + (f", MAC {thing.mac}." if thing.mac else ".")
     if isinstance(thing, Storage) and metric == "disk":
         return reports.storage_line(thing)
     return None

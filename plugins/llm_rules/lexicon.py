@@ -37,12 +37,12 @@ VERB, QUAL, QUANT, NEG, PREP, METRIC, STATE, QWORD, AUX, COUNT, RANK, WHERE, HEL
     "verb", "qual", "quant", "neg", "prep", "metric", "state", "qword", "aux", "count", "rank", "where", "help",
     "hypo", "filler", "conj", "pron",
 )
-MOD, TOPIC = "mod", "topic"
+MOD, TOPIC, ENSURE, PAST, SCHEDULE = "mod", "topic", "ensure", "past", "schedule"
 
 _VERBS: dict[Action, str] = {
     Action.START: "start|start up|startup|boot|boot up|power on|power up|poweron|turn on|switch on|bring up|"
     "bring online|bring back|bring back up|bring back online|spin up|fire up|launch|kick off|put online|"
-    "get going|get up|get running|crank up|light up",
+    "get going|get up|get running|get started|crank up|light up",
     Action.STOP: "stop|halt|kill|power off|poweroff|pull the plug|pull the plug on|pull plug|force off|force stop|"
     "hard stop|force shutdown|force shut down|force power off|cut power|cut the power|cut power to|yank|"
     "terminate|stop immediately|kill off",
@@ -83,7 +83,7 @@ _QUALIFIERS: dict[str, str] = {
 
 _WORDS: dict[str, dict[str, str]] = {
     QUANT: {"all": "all|every|everything|each|all of them|entire|whole|everyone|all the|every single|"
-            "the lot"},
+            "the lot", "both": "both|both of them|the two|these two"},
     NEG: {"not": "not|never|do not|dont|cancel|abort|never mind|nevermind|forget it|hold off|no need to|"
           "do not ever|stop that|don't|no|refrain from|avoid|without"},
     PREP: {"on": "on|at|from|in|inside|within|hosted on|living on|on host|on node|on the host|"
@@ -96,7 +96,8 @@ _WORDS: dict[str, dict[str, str]] = {
         "temperature": "temperature|temperatures|temp|temps|hot|heat|warm|thermal|thermals|degrees",
         "load": "load|load average|loadavg|load avg",
         "network": "network|traffic|bandwidth|netin|netout|throughput|network usage",
-        "version": "version|pve version|versions",
+        "version": "version|pve version|versions|kernel",
+        "ip": "ip|ip address|address|ips|addresses",
         "usage": "usage|using|uses|use|utilization|utilisation|used|consumption",
     },
     STATE: {
@@ -107,7 +108,13 @@ _WORDS: dict[str, dict[str, str]] = {
         "unhealthy": "unhealthy|failed|failing|crashed|crashing|restarting|broken|erroring|exited|degraded",
         "template": "template|templates",
     },
-    QWORD: {"what": "what|which|who|whats|wat|wut|tell me|show me which"},
+    QWORD: {"what": "what|which|who|whats|wat|wut|show me which|when|why|how|how come|do you know"},
+    ENSURE: {"ensure": "make sure|ensure|make certain|see to it that|see that"},
+    PAST: {"reboot": "restarted|rebooted|bounced|recycled|power cycled", "resume": "resumed|unpaused",
+           "wake": "woken|woke|woken up|woke up", "stop": "killed"},
+    SCHEDULE: {"later": "later|later on|tonight|tomorrow|at midnight|at noon|this evening|this afternoon|"
+               "in the morning|schedule|scheduled|every day|daily|weekly|nightly|in a bit|in a while|in an hour|"
+               "in a minute|at night|overnight|after hours|on the weekend|at the weekend|every night|cron"},
     AUX: {"is": "is|are|was|were|did|does|has|have|had|isnt|arent|am"},
     COUNT: {"count": "how many|number of|count|count of|total|totals|tally|amount of"},
     RANK: {
@@ -146,14 +153,14 @@ FILLER_PHRASES = (
     "still|already|very|really|actually|maybe|perhaps|kind of|sort of|bit|a bit|lot|a lot|so|too|as well|"
     "be|been|being|if possible|when you can|when you get a chance|thanks in advance|much appreciated|"
     "appreciated|mind|good|great|cool|nice|awesome|yes|yeah|yep|sure|about|by|soon|first|quickly please|"
-    "one|ones|thing|things|stuff|box|machine|server|vm's|guys|all good|good morning|good evening|"
+    "one|ones|thing|things|stuff|box|boxes|machine|machines|server|servers|vm's|guys|all good|good morning|good evening|"
     "up for me|you|i|we|they|am|im|please and thank you|could|would|should|can|will|shall|any|anything|"
-    "currently|at the moment|at present|today|tonight|anyway|btw|also please|pretty please|real|lol|hmm|um|uh|"
+    "currently|at the moment|at present|today|anyway|btw|also please|pretty please|real|lol|hmm|um|uh|"
     "tagged|tag|tags|labelled|labeled|with tag|with the tag|whose|that are|which are|ones that|guest named|"
     "in the cluster|across the cluster|cluster wide|cluster-wide|are you able to|would you be able to|"
     "could you possibly|can you please|do you mind|would you please|is it possible for you to|"
     "i would appreciate it if you could|i would appreciate if you could|be a dear and|help me|"
-    "make sure to|make sure|ensure|get it to|have it|time to"
+    "get it to|have it|time to"
 )
 
 # Words that never name a thing: left over after tagging, they are not treated as unknown names.

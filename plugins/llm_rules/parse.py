@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from jarvis.plugins.llm_rules import lexicon as lx
 from jarvis.plugins.llm_rules.lexicon import Action
 from jarvis.plugins.llm_rules.text import ADDR, AMOUNT, NAME, NUM, TAG, WORD, Command, Tok
-from jarvis.plugins.llm_rules.world import GUEST, NODE, Ref, World
+from jarvis.plugins.llm_rules.world import DOCKER_HOST, GUEST, NODE, SSH_HOST, Ref, World
 
 _INVERT = {"running": "stopped", "stopped": "running"}
 # Verbs that ask for a live read of one thing ("status of 101") rather than an answer from state.
@@ -49,6 +49,10 @@ class Parsed:
     yes_no: bool = False
     help: bool = False
     quant: bool = False
+    both: bool = False
+    wh: bool = False  # opens with what/which/when/why/how/where/how many ("why did nginx restart")
+    later: bool = False  # a time was given ("tonight", "in 5 minutes"): nothing here schedules
+    ensure: bool = False  # "make sure web-01 is running"
     pronoun: bool = False
     quals: list[str] = field(default_factory=list)
     targets: list[Mention] = field(default_factory=list)
@@ -90,6 +94,12 @@ class Parsed:
 def build(toks: list[Tok], world: World, command: Command | None = None) -> Parsed:
     """Read a clause's tokens into a Parsed."""
     p = Parsed(toks=toks, command=command)
+    lead = next((t for t in toks if not (t.kind == lx.VERB and t.text in ("tell me", "show me", "give me"))), None)
+    p.wh = lead is not None and (lead.kind in (lx.WHERE, lx.COUNT) or lead.kind == lx.QWORD and lead.value != "?")
+    asks = p.wh or any(t.kind == lx.QWORD for t in toks) or bool(toks and toks[0].kind == lx.AUX)
+    for tok in toks:
+        if tok.kind == lx.PAST and not asks:
+            tok.kind = lx.VERB  # "I want gitlab restarted"; in a question it only describes the past
     verbs = [t for t in toks if t.kind == lx.VERB]
     if verbs:
         best = max(verbs, key=lambda t: (lx.PRIORITY[Action(t.value)], t.text in LIVE_WORDS))
@@ -110,7 +120,12 @@ def build(toks: list[Tok], world: World, command: Command | None = None) -> Pars
         elif kind == lx.HELP:
             p.help = True
         elif kind == lx.QUANT:
-            p.quant = True
+            p.both = p.both or tok.value == "both"
+            p.quant = p.quant or tok.value == "all"
+        elif kind == lx.SCHEDULE:
+            p.later = True
+        elif kind == lx.ENSURE:
+            p.ensure = True
         elif kind == lx.PRON:
             p.pronoun = True
         elif kind == lx.QUAL:
@@ -144,6 +159,10 @@ def build(toks: list[Tok], world: World, command: Command | None = None) -> Pars
             _mention(toks, index, world, p)
     if toks and toks[-1].kind == lx.PREP and toks[-1].text == "on":
         p.states.append("running")  # "is pve2 on?"
+    if p.ensure and p.action is None and p.states:
+        wanted = {"running": Action.START, "stopped": Action.SHUTDOWN, "paused": Action.SUSPEND}
+        p.action = wanted.get(p.states[0])  # "make sure web-01 is running"
+        p.yes_no = p.question = False
     return p
 
 
@@ -185,8 +204,9 @@ def _mention(toks: list[Tok], index: int, world: World, p: Parsed) -> None:
             mention.missing_vmid = tok.value
     located = before is not None and before.kind == lx.PREP or (
         before is not None and before.kind == lx.QUAL and index > 1 and toks[index - 2].kind == lx.PREP)
-    if located and p.location is None:
-        p.location = mention
+    machine_only = bool(mention.refs) and all(r.kind in (DOCKER_HOST, SSH_HOST) for r in mention.refs)
+    if (located or machine_only) and p.location is None:
+        p.location = mention  # "restart nginx on docker1", "docker1 nginx restart"
     elif any(m.refs == mention.refs and m.refs for m in p.targets):
         return  # the same thing named twice ("nginx 105")
     else:

@@ -48,14 +48,17 @@ def decide(p: Parsed, world: World, tools: set[str]) -> Intent:
         return _declined(p, world)
     if p.hypothetical and (p.action in POWER or p.command is not None):
         return _hypothetical(p, world, tools)
+    if p.later and (p.action in POWER or p.command is not None):
+        return Answer("I can't schedule anything: I act right away. Ask me again when it is time, "
+                      "or schedule it on the host.", {"refused": "schedule"})
     if p.command is not None and not _names_a_guest(p, world):
         return ops.run(p, world, tools)
     action = p.action
     if action in POWER or (action == Action.RUN and p.subjects()):
         if action == Action.RUN:
             p.action = action = Action.START  # "run win11"
-        if p.yes_no:
-            state = _STATE_OF_VERB.get(action)
+        if p.yes_no or p.wh:  # "is pve1 shut down?", "why did nginx restart?"
+            state = _STATE_OF_VERB.get(action) if p.yes_no else None
             p.states.append(state) if state else None
             p.action = None
             return answers.question(p, world, tools)

@@ -22,6 +22,7 @@ from jarvis.plugins.llm_rules.targets import (
     option,
     qual_allows,
 )
+from jarvis.plugins.llm_rules.text import NAME, Tok
 from jarvis.plugins.llm_rules.world import CONTAINER, GUEST, HOST, NODE, Ref, World
 
 TOOLS_FOR: dict[Action, dict[str, str]] = {
@@ -42,7 +43,7 @@ VERB_WORD = {
 _PLUGIN = {"proxmox": "Proxmox", "docker": "Docker", "network": "network (Wake-on-LAN)", "ssh": "SSH"}
 _MAC_CHARS = set("0123456789abcdef:-")
 
-Outcome: TypeAlias = Call | Answer | AskBack
+Outcome: TypeAlias = "Call | Answer | AskBack | _Pair"
 
 
 def adjust(action: Action, mod: str | None) -> Action:
@@ -61,8 +62,10 @@ def power(p: Parsed, world: World, tools: set[str]) -> Intent:
     verb = VERB_WORD[action]
     table = {kind: tool for kind, tool in TOOLS_FOR[action].items() if tool in tools}
     subjects = p.subjects()
-    if p.quant or len(subjects) > MAX_TARGETS:
+    if p.quant or len(subjects) > MAX_TARGETS or ("cluster" in p.topics and not subjects):
         return refuse_mass(verb, p, world, subjects)
+    if not subjects and p.tags:
+        subjects = [_tagged(p, world)]  # "restart the dns container"
     if not subjects:
         if p.unresolved:
             return ask_unknown(verb, p.unresolved[0], world, table or TOOLS_FOR[action], keep=_fits(action, p, world))
@@ -75,6 +78,9 @@ def power(p: Parsed, world: World, tools: set[str]) -> Intent:
         outcome = _one(action, verb, mention, p, world, tools, table)
         if isinstance(outcome, AskBack):
             return outcome
+        if isinstance(outcome, _Pair):
+            calls.extend(outcome)
+            continue
         (calls if isinstance(outcome, Call) else notes).append(outcome)
     if not calls:
         return notes[0] if len(notes) == 1 else Answer(" ".join(n.text for n in notes if isinstance(n, Answer)))
@@ -97,9 +103,25 @@ def _one(action: Action, verb: str, mention: Mention, p: Parsed, world: World, t
     kept, dropped = narrow(mention, p, world, table)
     if not kept:
         return _cannot(action, verb, mention, p, world, dropped)
+    if len(kept) == 2 and p.both:
+        first, second = (_call_for(action, ref, world, table, tools) for ref in kept)
+        if isinstance(first, Call) and isinstance(second, Call):
+            return _Pair((first, second))
     if len(kept) > 1:
         return ask_ambiguous(verb, mention, kept, world)
     return _call_for(action, kept[0], world, table, tools)
+
+
+class _Pair(tuple[Call, Call]):
+    """Both things a name means ("restart both web servers")."""
+
+
+def _tagged(p: Parsed, world: World) -> Mention:
+    """Return a mention of every guest carrying the tags said ("the dns container")."""
+    wanted = set(p.tags)
+    refs = tuple(Ref(GUEST, str(g.vmid)) for g in world.guests
+                 if not g.template and wanted & {t.lower() for t in g.tags})
+    return Mention(Tok(NAME, " ".join(p.tags), " ".join(p.tags), 0, refs), refs)
 
 
 def _call_for(action: Action, ref: Ref, world: World, table: dict[str, str], tools: set[str]) -> Outcome:
@@ -180,12 +202,16 @@ def refuse_mass(verb: str, p: Parsed, world: World, subjects: list[Mention]) -> 
     """Refuse an action on everything (or on more than MAX_TARGETS things), listing what would match."""
     matches = [r for m in subjects for r in m.refs] or examples(
         world, _default_kinds(p, TOOLS_FOR.get(p.action or Action.STOP, {})), keep=_fits(p.action, p, world))
-    if p.quant:
+    if p.quant or "cluster" in p.topics:
         matches = _all_matching(p, world)
     names = [world.label(r) for r in matches]
     said = f"that would touch {plural(len(names), 'thing')} ({capped(names, 8)})" if names else "nothing matches"
-    return Answer(f"I won't {verb} many things at once: {said}. Name them, at most {MAX_TARGETS} per request, "
-                  f"e.g. '{verb} 101 and 102'.", {"refused": "mass_action", "matches": [r.key for r in matches]})
+    if 0 < len(matches) <= MAX_TARGETS:
+        hint = f"To go ahead, say '{join([option(verb, r, world) for r in matches])}'."
+    else:
+        hint = f"Name them, at most {MAX_TARGETS} per request, e.g. '{verb} 101 and 102'."
+    return Answer(f"I won't {verb} things in bulk: {said}. {hint}",
+                  {"refused": "mass_action", "matches": [r.key for r in matches]})
 
 
 def _all_matching(p: Parsed, world: World) -> list[Ref]:

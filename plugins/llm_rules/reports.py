@@ -67,6 +67,8 @@ def guests_matching(p: Parsed, world: World, *, states: bool = True) -> list[Gue
 
 def _noun(p: Parsed, count: int = 2) -> str:
     word = {"qemu": "VM", "lxc": "container", "container": "container"}.get(p.qual or "", "guest")
+    if "template" in p.states:
+        word = "template"
     return word if count == 1 else word + "s"
 
 
@@ -179,16 +181,19 @@ def node_metrics(p: Parsed, world: World, metric: str) -> Answer:
     nodes = [n for n in world.nodes if place is None or n.name in place]
     lines = []
     for n in nodes:
-        if not n.online:
+        if not n.online and metric != "ip":
             lines.append(f"{n.name}: {n.status}")
         elif metric == "temperature":
             lines.append(f"{n.name}: {f'{n.temperature_c:.0f}°C' if n.temperature_c is not None else 'no reading'}")
         elif metric == "load":
             load = ", ".join(f"{v:.2f}" for v in n.load) or "unknown"
             lines.append(f"{n.name}: load {load} on {n.cpu_cores or '?'} cores (CPU {pct(n.cpu_pct)})")
+        elif metric == "ip":
+            lines.append(f"{n.name}: {n.ip or 'unknown'}")
         else:
             lines.append(f"{n.name}: {n.pve_version or 'unknown version'}")
-    head = {"temperature": "Node temperatures", "load": "Node load", "version": "Proxmox versions"}[metric]
+    head = {"temperature": "Node temperatures", "load": "Node load", "version": "Proxmox versions",
+            "ip": "Node addresses"}[metric]
     text = f"{head}:\n" + "\n".join(lines) if lines else "I know no nodes."
     if metric == "temperature" and nodes and all(n.temperature_c is None for n in nodes):
         text += "\n(The Proxmox API reports no temperatures; a sensors source would add them.)"
@@ -300,7 +305,10 @@ def listing(p: Parsed, world: World) -> Answer:
     names = [f"{g.label}" + ("" if place else f" on {g.node}") + ("" if p.states else f" ({g.status})")
              for g in guests]
     head = f"{len(guests)} {state + ' ' if state else ''}{_noun(p, len(guests))}{tag}{where}"
-    return Answer(f"{head}: {capped(names, _LIST_LIMIT)}.", {"guests": [g.vmid for g in guests]})
+    text = f"{head}: {capped(names, _LIST_LIMIT)}."
+    if p.qual == "container" and world.containers and place is None and not p.tags:
+        text += "\n" + containers_on(world, None, p.states).text
+    return Answer(text, {"guests": [g.vmid for g in guests]})
 
 
 def _down(world: World) -> Answer:

@@ -26,7 +26,9 @@ _CONTRACTIONS: list[tuple[str, str | Callable[[re.Match[str]], str]]] = [
     (r"'s\b", ""), (r"\blet'?s\b", "let us"),
 ]
 _COMPILED = [(re.compile(p), r) for p, r in _CONTRACTIONS]
-_PREFIXED_ID = re.compile(r"\b(vm|ct|lxc|guest|vmid|qemu|kvm|id)[-_#:]?(\d{3,9})\b")
+_PREFIXED_ID = re.compile(r"\b(vm|ct|lxc|guest|vmid|qemu|kvm|id)[-_#:/]?(\d{3,9})\b")
+_TIME = re.compile(r"\b(?:in \d+\s*(?:s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|days?)|"
+                   r"at \d{1,2}(?::\d{2})?\s*(?:am|pm|h)?|at \d{1,2}(?:am|pm))\b")
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9._:/@-]*[a-z0-9]|[a-z0-9]|[?&+,;]")
 _MAC = re.compile(r"^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$")
 _IP = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
@@ -63,6 +65,7 @@ def normalize(text: str) -> str:
         text = pattern.sub(repl, text)
     text = text.replace("'", " ")
     text = _PREFIXED_ID.sub(r"\1 \2", text)
+    text = _TIME.sub(" later ", text)
     return re.sub(r"#(\d)", r"\1", text)
 
 
@@ -76,7 +79,7 @@ _PHRASAL = {
     "bring": {"up", "down", "back", "online", "offline"}, "turn": {"on", "off"}, "switch": {"on", "off"},
     "power": {"on", "off", "up", "down"}, "shut": {"down", "off"}, "spin": {"up", "down"}, "fire": {"up"},
     "take": {"down", "offline"}, "boot": {"up"}, "wake": {"up"}, "put": {"online", "offline"},
-    "start": {"up"}, "cut": {"off"},
+    "start": {"up"}, "cut": {"off"}, "get": {"running", "going", "started"},
 }
 _PARTICLE_END = {"on", "off"}  # these move only from the end of a clause ("turn web-01 on")
 
@@ -215,7 +218,8 @@ def _fuzzy_word(word: str, *, allow_verbs: bool) -> tuple[float, tuple[str, str]
         if matcher.real_quick_ratio() < STRONG or matcher.quick_ratio() < STRONG:
             continue
         score = matcher.ratio()
-        if score >= STRONG and (best is None or score > best[0]):
+        needed = STRONG if _FUZZY_WORDS[candidate][0] == lx.VERB else 0.85  # a wrong qualifier misleads more
+        if score >= needed and (best is None or score > best[0]):
             best = (score, candidate)
     return (best[0], _FUZZY_WORDS[best[1]]) if best else None
 
