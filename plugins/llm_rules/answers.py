@@ -28,6 +28,9 @@ def question(p: Parsed, world: World, tools: set[str]) -> Intent:
         return reports.help_text(world, tools)
     if any(m.address for m in p.subjects()) and "network.ping" in tools:
         return ops.ping(p, world, tools)  # "is 192.168.1.20 up?"
+    doubtful = next((t for t in p.unresolved if t.near), None)
+    if doubtful is not None and not subjects and not (p.rank or p.count or p.topics):
+        return ask_unknown("status of", doubtful, world, (GUEST, NODE, CONTAINER, HOST))
     empty = _empty_world(p, world, tools)
     if empty is not None:
         return empty
@@ -240,5 +243,5 @@ def summary(ref: Ref, thing: Any, world: World) -> str:
     if isinstance(thing, Storage):
         return reports.storage_line(thing)
     if ref.kind == DOCKER_HOST:
-        return reports.containers_on(world, ref.key)
+        return reports.containers_on(world, ref.key).text
     return f"{describe(ref, world)} is known, but I have no state for it."

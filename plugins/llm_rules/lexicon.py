@@ -86,7 +86,7 @@ _WORDS: dict[str, dict[str, str]] = {
             "the lot", "both": "both|both of them|the two|these two"},
     NEG: {"not": "not|never|do not|dont|cancel|abort|never mind|nevermind|forget it|hold off|no need to|"
           "do not ever|stop that|don't|no|refrain from|avoid|without"},
-    PREP: {"on": "on|at|from|in|inside|within|hosted on|living on|on host|on node|on the host|"
+    PREP: {"on": "on|at|from|in|inside|within|hosted on|living on|"
            "located on|into|onto|via|through"},
     METRIC: {
         "cpu": "cpu|cpus|processor|cpu usage|cpu load|compute|cycles",
@@ -153,7 +153,8 @@ FILLER_PHRASES = (
     "still|already|very|really|actually|maybe|perhaps|kind of|sort of|bit|a bit|lot|a lot|so|too|as well|"
     "be|been|being|if possible|when you can|when you get a chance|thanks in advance|much appreciated|"
     "appreciated|mind|good|great|cool|nice|awesome|yes|yeah|yep|sure|about|by|soon|first|quickly please|"
-    "one|ones|thing|things|stuff|box|boxes|machine|machines|server|servers|vm's|guys|all good|good morning|good evening|"
+    "one|ones|thing|things|stuff|box|boxes|machine|machines|server|servers|vm's|guys|all good|good morning|"
+    "good evening|"
     "up for me|you|i|we|they|am|im|please and thank you|could|would|should|can|will|shall|any|anything|"
     "currently|at the moment|at present|today|anyway|btw|also please|pretty please|real|lol|hmm|um|uh|"
     "tagged|tag|tags|labelled|labeled|with tag|with the tag|whose|that are|which are|ones that|guest named|"

@@ -120,7 +120,9 @@ def logs(p: Parsed, world: World, tools: set[str]) -> Intent:
     if not subjects:
         if p.unresolved:
             return ask_unknown("show logs of", p.unresolved[0], world, {CONTAINER})
-        containers = [Ref(CONTAINER, f"{c.host}/{c.name}") for c in world.containers][:MAX_OPTIONS]
+        place = host_name(p.location)
+        containers = [Ref(CONTAINER, f"{c.host}/{c.name}") for c in world.containers
+                      if place is None or c.host == place][:MAX_OPTIONS]
         return AskBack("Logs of which container?", tuple(f"show logs of {c.key.split('/')[1]} on "
                                                          f"{c.key.split('/')[0]}" for c in containers))
     mention = subjects[0]

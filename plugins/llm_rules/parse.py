@@ -97,6 +97,7 @@ def build(toks: list[Tok], world: World, command: Command | None = None) -> Pars
     lead = next((t for t in toks if not (t.kind == lx.VERB and t.text in ("tell me", "show me", "give me"))), None)
     p.wh = lead is not None and (lead.kind in (lx.WHERE, lx.COUNT) or lead.kind == lx.QWORD and lead.value != "?")
     asks = p.wh or any(t.kind == lx.QWORD for t in toks) or bool(toks and toks[0].kind == lx.AUX)
+    asks = asks and not any(t.kind == lx.HYPO for t in toks)  # "what if I rebooted pve1" is about an action
     for tok in toks:
         if tok.kind == lx.PAST and not asks:
             tok.kind = lx.VERB  # "I want gitlab restarted"; in a question it only describes the past
@@ -157,7 +158,8 @@ def build(toks: list[Tok], world: World, command: Command | None = None) -> Pars
                 p.unresolved.append(tok)
         elif kind in (NAME, NUM, ADDR):
             _mention(toks, index, world, p)
-    if toks and toks[-1].kind == lx.PREP and toks[-1].text == "on":
+    last = next((t for t in reversed(toks) if t.text != "?"), None)
+    if last is not None and last.kind == lx.PREP and last.text == "on":
         p.states.append("running")  # "is pve2 on?"
     if p.ensure and p.action is None and p.states:
         wanted = {"running": Action.START, "stopped": Action.SHUTDOWN, "paused": Action.SUSPEND}

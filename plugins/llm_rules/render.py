@@ -15,13 +15,21 @@ from jarvis.plugins.llm_rules.world import World
 MAX_OUTPUT_LINES = 20
 _PAST = {"start": "Started", "stop": "Hard-stopped", "shutdown": "Shut down", "reboot": "Rebooted",
          "reset": "Hard-reset", "suspend": "Suspended", "resume": "Resumed"}
-_GERUND = {
-    "proxmox.guest_start": "Starting", "proxmox.guest_stop": "Hard-stopping", "proxmox.guest_shutdown": "Shutting down",
-    "proxmox.guest_reboot": "Rebooting", "proxmox.guest_reset": "Hard-resetting",
-    "proxmox.guest_suspend": "Suspending", "proxmox.guest_resume": "Resuming", "proxmox.node_reboot": "Rebooting",
-    "proxmox.node_shutdown": "Shutting down", "proxmox.node_wake": "Waking", "docker.stop": "Stopping",
-    "docker.restart": "Restarting", "docker.start": "Starting", "ssh.service_restart": "Restarting",
-    "network.wake": "Waking",
+# tool -> (gerund, infinitive) for "Rebooting pve1 is dangerous" and "Couldn't reboot pve1"
+_VERBS = {
+    "proxmox.guest_start": ("Starting", "start"), "proxmox.guest_stop": ("Hard-stopping", "hard-stop"),
+    "proxmox.guest_shutdown": ("Shutting down", "shut down"), "proxmox.guest_reboot": ("Rebooting", "reboot"),
+    "proxmox.guest_reset": ("Hard-resetting", "hard-reset"), "proxmox.guest_suspend": ("Suspending", "suspend"),
+    "proxmox.guest_resume": ("Resuming", "resume"), "proxmox.node_reboot": ("Rebooting", "reboot"),
+    "proxmox.node_shutdown": ("Shutting down", "shut down"), "proxmox.node_wake": ("Waking", "wake"),
+    "proxmox.guest_status": ("Reading the status of", "read the status of"),
+    "proxmox.node_detail": ("Reading the details of", "read the details of"),
+    "docker.start": ("Starting", "start"), "docker.stop": ("Stopping", "stop"),
+    "docker.restart": ("Restarting", "restart"), "docker.status": ("Checking", "check"),
+    "docker.logs": ("Reading the logs of", "read the logs of"), "ssh.exec": ("Running", "run"),
+    "ssh.pct_exec": ("Running", "run"), "ssh.service_restart": ("Restarting", "restart"),
+    "ssh.service_status": ("Checking", "check"), "ssh.updates_check": ("Checking updates on", "check updates on"),
+    "network.ping": ("Pinging", "ping"), "network.wake": ("Waking", "wake"),
 }
 _ERRORS = {
     "not_found": "not found", "conflict": "not possible in its current state", "timeout": "timed out",
@@ -66,7 +74,7 @@ def target_of(tool: str, args: Mapping[str, Any], world: World | None = None) ->
 def render_confirmation(tool: str, args: Mapping[str, Any], confirmation: Mapping[str, Any],
                         world: World | None = None) -> str:
     """Say that a dangerous call waits for a human: which confirmation to approve, and until when."""
-    action = _GERUND.get(tool, "Running" if tool.startswith("ssh.") else f"Calling {tool} on")
+    action = _VERBS.get(tool, (f"Calling {tool} for", ""))[0]
     what = target_of(tool, args, world)
     expires = f" before {confirmation['expires_at']}" if confirmation.get("expires_at") else ""
     protected = " and the target is protected" if "protected" in str(confirmation.get("reason") or "") else ""
@@ -78,14 +86,8 @@ def render_error(tool: str, args: Mapping[str, Any], error: Mapping[str, Any], w
     """Explain a failed call plainly, with its error code."""
     code = str(error.get("code") or "error")
     message = str(error.get("message") or _ERRORS.get(code, "failed")).rstrip(".")
-    gerund = _GERUND.get(tool)
-    verb = _INFINITIVE[gerund.lower()] if gerund else f"run {tool} on"
-    return f"Couldn't {verb} {target_of(tool, args, world)}: {message} ({code})."
-
-
-_INFINITIVE = {"starting": "start", "hard-stopping": "hard-stop", "shutting down": "shut down",
-               "rebooting": "reboot", "hard-resetting": "hard-reset", "suspending": "suspend", "resuming": "resume",
-               "waking": "wake", "stopping": "stop", "restarting": "restart"}
+    what = f"{_VERBS[tool][1]} {target_of(tool, args, world)}" if tool in _VERBS else f"call {tool}"
+    return f"Couldn't {what}: {message} ({code})."
 
 
 # -- ok replies, per tool -------------------------------------------------------------------------

@@ -39,11 +39,11 @@ def narrow(mention: Mention, p: Parsed, world: World, kinds: Collection[str]) ->
     qual = mention.qual or (p.qual if single else None)
     refs = [r for r in mention.refs if qual_allows(r, qual, world)] or (
         [] if qual else list(mention.refs))
+    location = p.location if p.location is not mention else None
+    if location is not None:
+        refs = _at(refs, location, world) or refs  # "nginx on docker1" is only that one
     kept = [r for r in refs if r.kind in kinds]
     dropped = [r for r in refs if r.kind not in kinds and r.kind not in (DOCKER_HOST, SSH_HOST, STORAGE)]
-    location = p.location if p.location is not mention else None
-    if location is not None and len(kept) > 1:
-        kept = _at(kept, location, world) or kept
     machines = [r for r in kept if r.kind in _MACHINE_ORDER]
     if len({r.key for r in machines}) == 1 and len(machines) > 1:
         best = min(machines, key=lambda r: _MACHINE_ORDER.index(r.kind))

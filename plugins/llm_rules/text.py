@@ -165,12 +165,12 @@ def _single(words: list[str], i: int, world: World) -> tuple[Tok, int] | None:
     stem = world.lookup_stem(word)
     if stem:
         return Tok(NAME, compact(word), word, i, stem, stem=True), 1
+    if word in lx.SERVICES or word.endswith(".service"):
+        return Tok(WORD, word, word, i), 1
     if _MAC.match(word) or _IP.match(word) or _HOSTNAME.match(word) or word.startswith("upid:"):
         return Tok(ADDR, word, word, i), 1
     if word in world.tags:
         return Tok(TAG, word, word, i), 1
-    if word in lx.SERVICES or word.endswith(".service"):
-        return Tok(WORD, word, word, i), 1
     if word in lx.STOPWORDS:
         return None
     return Tok(WORD, word, word, i), 1
@@ -254,9 +254,17 @@ class Command:
     rest: str  # the request without the command (names and verbs stay)
 
 
+_TRAILING_TIME = re.compile(r"\s+(?:later|tonight|tomorrow|at night|overnight|in \d+\s*\w+|at \d{1,2}(?::\d\d)?"
+                            r"\s*(?:am|pm)?)\s*[.!?]*\s*$", re.IGNORECASE)
+
+
 def split_command(text: str) -> Command | None:
     """Find a shell command in a request ("run df -h on pve1", "on pve2 run `uptime`"); None if none."""
     plain = _POLITE.sub(" ", text).strip()
+    when = _TRAILING_TIME.search(plain)
+    if when is not None:  # "run apt upgrade on pve1 tonight": the time is not part of the command
+        found = split_command(plain[: when.start()])
+        return None if found is None else Command(found.argv, found.target, found.rest + " " + when.group(0))
     quoted = _QUOTED.search(plain)
     for pattern in (_SSH, _ON_RUN, _RUN_ON):
         match = pattern.search(plain)
