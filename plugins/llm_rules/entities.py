@@ -122,9 +122,10 @@ class Cluster:
 
 
 def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
+    kind = type(value)
+    if kind is int or value is None:
+        return value  # type: ignore[no-any-return]
+    if kind is float:
         return int(value)
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
@@ -132,9 +133,10 @@ def _int(value: Any) -> int | None:
 
 
 def _float(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
+    kind = type(value)
+    if kind is float or value is None:
+        return value  # type: ignore[no-any-return]
+    if kind is int:
         return float(value)
     try:
         return float(value) if isinstance(value, str) else None
@@ -156,18 +158,16 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 def guest_of(vmid: str, data: Mapping[str, Any]) -> Guest | None:
     """Read a guest payload; None when it has no usable vmid."""
-    number = _int(data.get("vmid")) or _int(vmid)
+    get = data.get
+    number = _int(get("vmid")) or _int(vmid)
     if number is None:
         return None
     return Guest(
-        vmid=number, name=_str(data.get("name")) or str(number), type=_str(data.get("type")) or "qemu",
-        node=_str(data.get("node")) or "", status=_str(data.get("status")) or "unknown",
-        cpu_pct=_float(data.get("cpu_pct")), cpu_cores=_int(data.get("cpu_cores")),
-        mem_used=_int(data.get("mem_used")), mem_total=_int(data.get("mem_total")),
-        disk_used=_int(data.get("disk_used")), disk_total=_int(data.get("disk_total")),
-        uptime_s=_int(data.get("uptime_s")), netin=_int(data.get("netin")), netout=_int(data.get("netout")),
-        tags=_strings(data.get("tags")), template=bool(data.get("template")),
-        lock=_str(data.get("lock")), ha_state=_str(data.get("ha_state")),
+        number, _str(get("name")) or str(number), _str(get("type")) or "qemu", _str(get("node")) or "",
+        _str(get("status")) or "unknown", _float(get("cpu_pct")), _int(get("cpu_cores")), _int(get("mem_used")),
+        _int(get("mem_total")), _int(get("disk_used")), _int(get("disk_total")), _int(get("uptime_s")),
+        _int(get("netin")), _int(get("netout")), _strings(get("tags")), bool(get("template")),
+        _str(get("lock")), _str(get("ha_state")),
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TypeAlias
 
 from jarvis.plugins.llm_rules.entities import Guest
-from jarvis.plugins.llm_rules.fmt import capped, join, plural
+from jarvis.plugins.llm_rules.fmt import join, plural
 from jarvis.plugins.llm_rules.intents import Answer, AskBack, Call, Intent, ToolRequest
 from jarvis.plugins.llm_rules.lexicon import Action
 from jarvis.plugins.llm_rules.parse import Mention, Parsed
@@ -200,12 +200,13 @@ def _participle(action: Action) -> str:
 
 def refuse_mass(verb: str, p: Parsed, world: World, subjects: list[Mention]) -> Answer:
     """Refuse an action on everything (or on more than MAX_TARGETS things), listing what would match."""
-    matches = [r for m in subjects for r in m.refs] or examples(
-        world, _default_kinds(p, TOOLS_FOR.get(p.action or Action.STOP, {})), keep=_fits(p.action, p, world))
     if p.quant or "cluster" in p.topics:
         matches = _all_matching(p, world)
-    names = [world.label(r) for r in matches]
-    said = f"that would touch {plural(len(names), 'thing')} ({capped(names, 8)})" if names else "nothing matches"
+    else:
+        matches = [r for m in subjects for r in m.refs]
+    shown = [world.label(r) for r in matches[:8]]
+    listed = join(shown) if len(matches) <= len(shown) else f"{', '.join(shown)} and {len(matches) - 8} more"
+    said = f"that would touch {plural(len(matches), 'thing')} ({listed})" if matches else "nothing matches"
     if 0 < len(matches) <= MAX_TARGETS:
         hint = f"To go ahead, say '{join([option(verb, r, world) for r in matches])}'."
     else:
@@ -215,16 +216,23 @@ def refuse_mass(verb: str, p: Parsed, world: World, subjects: list[Mention]) -> 
 
 
 def _all_matching(p: Parsed, world: World) -> list[Ref]:
+    """Return everything a quantified request ("stop every vm on pve1") would touch."""
     place = {r.key for r in p.location.refs} if p.location else None
     kinds = _default_kinds(p, TOOLS_FOR.get(p.action or Action.STOP, {}))
-    keep = _fits(p.action, p, world)
-    found = [Ref(GUEST, str(g.vmid)) for g in world.guests if GUEST in kinds and not g.template
-             and (place is None or g.node in place)]
+    waking = p.action in (Action.START, Action.WAKE)
+    wanted = {"stopped", "paused"} if waking else {"paused"} if p.action == Action.RESUME else {"running"}
+    qual = p.qual
+    found: list[Ref] = []
+    if GUEST in kinds:  # objects, not refs: this runs over every guest of a big cluster
+        types = {"qemu": {"qemu"}, "lxc": {"lxc"}, "container": {"lxc"}}.get(qual or "", {"qemu", "lxc"})
+        found += [Ref(GUEST, str(g.vmid)) for g in world.guests if g.status in wanted and g.type in types
+                  and not g.template and (place is None or g.node in place)]
     if NODE in kinds and place is None:
-        found += [Ref(NODE, n.name) for n in world.nodes]
+        found += [Ref(NODE, n.name) for n in world.nodes if n.online != waking]
     if CONTAINER in kinds:
-        found += [Ref(CONTAINER, f"{c.host}/{c.name}") for c in world.containers if place is None or c.host in place]
-    return [r for r in found if keep(r)]
+        found += [Ref(CONTAINER, f"{c.host}/{c.name}") for c in world.containers
+                  if (place is None or c.host in place) and (c.status == "running") != waking]
+    return found
 
 
 def _default_kinds(p: Parsed, table: dict[str, str]) -> set[str]:

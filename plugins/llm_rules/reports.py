@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from typing import Any
 
@@ -86,8 +87,9 @@ def ranking(p: Parsed, world: World) -> Answer:
     if not pool:
         return Answer(f"No running {_noun(p)} report {_METRIC_NAMES.get(metric, metric)} usage right now.")
     least = p.rank == "least"
-    pool.sort(key=lambda g: ((value(g) or 0.0) * (1 if least else -1), g.vmid))
-    top = pool[: max(1, min(p.amount or 3, 20))]
+    count = max(1, min(p.amount or 3, 20))
+    pick = heapq.nsmallest if least else heapq.nlargest  # O(n log k) over thousands of guests
+    top = pick(count, pool, key=lambda g: (value(g) or 0.0, -g.vmid if not least else g.vmid))
     best = top[0]
     word = "least" if least else "most"
     text = (f"{best.label} on {best.node} is using the {word} {_METRIC_NAMES.get(metric, metric)}: "

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from jarvis.plugins.llm_rules.entities import (
     Cluster,
@@ -23,51 +22,14 @@ from jarvis.plugins.llm_rules.entities import (
     node_of,
     storage_of,
 )
+from jarvis.plugins.llm_rules.names import Fuzzy, NameIndex, Ref, compact, name_keys, stem_of
 
 Key = tuple[str, ...]
 
 GUEST, NODE, CONTAINER, HOST, STORAGE = "guest", "node", "container", "host", "storage"
 DOCKER_HOST, SSH_HOST = "docker_host", "ssh_host"
 
-_NOT_ALNUM = re.compile(r"[^a-z0-9]")
-_SUFFIX = re.compile(r"^(.*[a-z].*?)[-_.](\d+)$")
 _TRAILING_NUMBER = re.compile(r"(\d+)$")
-
-
-class Ref(NamedTuple):
-    """A pointer to one thing in the world: its kind and key (vmid, name, "host/name"...)."""
-
-    kind: str
-    key: str
-
-
-class Fuzzy(NamedTuple):
-    """A near miss of a name: how close (0..1), the indexed spelling, and what it names."""
-
-    score: float
-    spelling: str
-    refs: tuple[Ref, ...]
-
-
-def compact(text: str) -> str:
-    """Return ``text`` lowercased with everything but letters and digits removed."""
-    return _NOT_ALNUM.sub("", text.lower())
-
-
-def name_keys(name: str) -> set[str]:
-    """Return the exact spellings that name a thing: compact, and without zero padding."""
-    keys = {compact(name)}
-    match = _SUFFIX.match(name.lower())
-    if match:
-        keys.add(compact(match.group(1)) + str(int(match.group(2))))
-    keys.discard("")
-    return keys
-
-
-def stem_of(name: str) -> str | None:
-    """Return the name without a separated numeric suffix ("web-01" -> "web"), or None."""
-    match = _SUFFIX.match(name.lower())
-    return compact(match.group(1)) if match else None
 
 
 @dataclass(frozen=True)
@@ -83,43 +45,33 @@ class World:
     ssh_hosts: frozenset[str] = frozenset()
     _by_vmid: dict[int, Guest] = field(default_factory=dict, init=False, repr=False, compare=False)
     _by_ref: dict[Ref, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
-    _names: dict[str, tuple[Ref, ...]] = field(default_factory=dict, init=False, repr=False, compare=False)
-    _stems: dict[str, tuple[Ref, ...]] = field(default_factory=dict, init=False, repr=False, compare=False)
-    _by_length: dict[int, tuple[str, ...]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _index: NameIndex = field(default_factory=NameIndex, init=False, repr=False, compare=False)
     _node_numbers: dict[int, str] = field(default_factory=dict, init=False, repr=False, compare=False)
     _tags: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        names: dict[str, list[Ref]] = defaultdict(list)
-        stems: dict[str, list[Ref]] = defaultdict(list)
+        index = NameIndex()
         by_ref: dict[Ref, Any] = {}
 
-        def index(ref: Ref, name: str, thing: Any) -> None:
+        def add(ref: Ref, name: str, thing: Any, *, stems: bool = True) -> None:
             by_ref[ref] = thing
-            for key in name_keys(name):
-                names[key].append(ref)
-            stem = stem_of(name)
-            if stem:
-                stems[stem].append(ref)
+            index.add(ref, name, stems=stems)
 
         for guest in self.guests:
-            index(Ref(GUEST, str(guest.vmid)), guest.name, guest)
+            add(Ref(GUEST, str(guest.vmid)), guest.name, guest)
         for node in self.nodes:
-            index(Ref(NODE, node.name), node.name, node)
+            add(Ref(NODE, node.name), node.name, node)
         for container in self.containers:
-            index(Ref(CONTAINER, f"{container.host}/{container.name}"), container.name, container)
+            add(Ref(CONTAINER, f"{container.host}/{container.name}"), container.name, container)
         for host in self.hosts:
-            index(Ref(HOST, host.name), host.name, host)
+            add(Ref(HOST, host.name), host.name, host)
         for storage in self.storages:
-            by_ref[Ref(STORAGE, f"{storage.node}/{storage.storage}")] = storage
-            names[compact(storage.storage)].append(Ref(STORAGE, f"{storage.node}/{storage.storage}"))
+            add(Ref(STORAGE, f"{storage.node}/{storage.storage}"), storage.storage, storage, stems=False)
         for docker_host in self.docker_hosts:
-            index(Ref(DOCKER_HOST, docker_host), docker_host, docker_host)
+            add(Ref(DOCKER_HOST, docker_host), docker_host, docker_host)
         for ssh_host in sorted(self.ssh_hosts):
-            index(Ref(SSH_HOST, ssh_host), ssh_host, ssh_host)
-        by_length: dict[int, list[str]] = defaultdict(list)
-        for spelling in {*names, *stems}:
-            by_length[len(spelling)].append(spelling)
+            add(Ref(SSH_HOST, ssh_host), ssh_host, ssh_host)
+        index.freeze()
         numbers: dict[int, list[str]] = defaultdict(list)
         for node in self.nodes:
             match = _TRAILING_NUMBER.search(node.name)
@@ -128,9 +80,7 @@ class World:
         set_ = object.__setattr__
         set_(self, "_by_vmid", {g.vmid: g for g in self.guests})
         set_(self, "_by_ref", by_ref)
-        set_(self, "_names", {k: tuple(dict.fromkeys(v)) for k, v in names.items()})
-        set_(self, "_stems", {k: tuple(dict.fromkeys(v)) for k, v in stems.items()})
-        set_(self, "_by_length", {k: tuple(sorted(v)) for k, v in by_length.items()})
+        set_(self, "_index", index)
         set_(self, "_node_numbers", {n: names_[0] for n, names_ in numbers.items() if len(names_) == 1})
         set_(self, "_tags", frozenset(tag.lower() for g in self.guests for tag in g.tags))
 
@@ -195,7 +145,7 @@ class World:
         """Return the node of this name (case-insensitive), or None."""
         found = self._by_ref.get(Ref(NODE, name))
         if found is None:
-            for ref in self._names.get(compact(name), ()):
+            for ref in self._index.lookup(name):
                 if ref.kind == NODE:
                     return self._by_ref[ref]  # type: ignore[no-any-return]
         return found  # type: ignore[no-any-return]
@@ -211,11 +161,11 @@ class World:
 
     def lookup(self, word: str) -> tuple[Ref, ...]:
         """Return what a spelling names exactly (case, separators and zero padding ignored)."""
-        return self._names.get(compact(word), ())
+        return self._index.lookup(word)
 
     def lookup_stem(self, word: str) -> tuple[Ref, ...]:
         """Return what shares the stem ``word`` ("web" -> web-01, web-02...)."""
-        return self._stems.get(compact(word), ())
+        return self._index.lookup_stem(word)
 
     def ssh_targets(self) -> set[str]:
         """Return the names that may be SSH hosts: nodes, configured hosts, Docker hosts, SSH hosts."""
@@ -225,23 +175,7 @@ class World:
 
     def fuzzy(self, word: str, *, cutoff: float = 0.6, limit: int = 5) -> list[Fuzzy]:
         """Return the closest indexed names to a misspelt ``word``, best first (difflib ratio)."""
-        target = compact(word)
-        if len(target) < 3:
-            return []
-        shortest = int(len(target) * cutoff / (2 - cutoff))
-        longest = int(len(target) * (2 - cutoff) / cutoff) + 1
-        matcher = difflib.SequenceMatcher(autojunk=False)
-        matcher.set_seq2(target)
-        found: list[Fuzzy] = []
-        for length in range(max(shortest, 1), longest + 1):
-            for spelling in self._by_length.get(length, ()):
-                matcher.set_seq1(spelling)
-                if (matcher.real_quick_ratio() >= cutoff and matcher.quick_ratio() >= cutoff
-                        and (score := matcher.ratio()) >= cutoff):
-                    refs = self._names.get(spelling) or self._stems.get(spelling, ())
-                    found.append(Fuzzy(round(score, 3), spelling, refs))
-        found.sort(key=lambda f: (-f.score, f.spelling))
-        return found[:limit]
+        return self._index.fuzzy(word, cutoff=cutoff, limit=limit)
 
     def label(self, ref: Ref) -> str:
         """Return how to name a Ref to a person: "web-01 (101)", "pve1", "nginx on docker1"."""
@@ -259,3 +193,7 @@ def _natural(name: str) -> tuple[str, int]:
     """Sort pve2 before pve10."""
     match = _TRAILING_NUMBER.search(name)
     return (name[: match.start()], int(match.group(1))) if match else (name, -1)
+
+
+__all__ = ["CONTAINER", "DOCKER_HOST", "GUEST", "HOST", "NODE", "SSH_HOST", "STORAGE", "Fuzzy", "Ref", "World",
+           "compact", "name_keys", "stem_of"]
