@@ -246,6 +246,31 @@ def test_an_incomplete_or_ambiguous_request_asks_back_with_ready_to_say_options(
     assert intent.options == options
 
 
+@pytest.mark.parametrize(("text", "options"), [
+    ("restart redis on docker1", ("restart redis on docker2",)),
+    ("start web-01 on pve2", ("start 101",)),
+    ("restart nginx on pve1", ("restart 105", "restart nginx on docker1", "restart nginx on docker2")),
+])
+def test_a_thing_said_to_be_where_it_is_not_is_asked_about_not_acted_on(text: str, options: tuple[str, ...]) -> None:
+    intent = ask(text)
+    assert isinstance(intent, AskBack), intent
+    assert intent.question.startswith("There is no")
+    assert intent.options == options
+
+
+@pytest.mark.parametrize(("text", "verb"), [
+    ("migrate 101 to pve2", "migrate"), ("delete vm 101", "delete"), ("destroy 107", "delete"),
+    ("create a new vm", "create"), ("snapshot 101", "snapshot"), ("backup 101", "back up"), ("clone 101", "clone"),
+    ("resize disk of 101", "resize"), ("ssh to pve1", "open a shell on"), ("open a console to 101", "open a shell on"),
+    ("should I delete 101", "delete"),
+])
+def test_verbs_no_tool_serves_are_refused_with_what_can_be_done(text: str, verb: str) -> None:
+    intent = ask(text)
+    assert isinstance(intent, Answer), intent
+    assert intent.facts == {"refused": "unsupported", "verb": verb}
+    assert "I can start, stop" in intent.text
+
+
 @pytest.mark.parametrize("text", ["reboot", "stop", "restart it", "start foo", "shut down the thing"])
 def test_a_verb_without_a_known_target_asks_which(text: str) -> None:
     intent = ask(text)

@@ -94,6 +94,13 @@ QUESTIONS = [
     ("show all running containers", ["pihole (100)", "Docker containers"]),
     ("is redis healthy on docker2", ["unhealthy", "restarted 12 times"]),
     ("why is redis unhealthy", ["restarted 12 times"]),
+    ("how many restarts has redis had", ["redis on docker2 has restarted 12 times"]),
+    ("what image is nginx on docker1 running", ["nginx on docker1 runs the image nginx:1.27"]),
+    ("which node has the most free memory", ["pve1 has the most free memory: 80.0 GiB"]),
+    ("where should I put a new vm", ["pve3 has the most headroom"]),
+    ("is pve3 overheating", ["pve3 is at 44°C"]),
+    ("free memory on pve3", ["24.0 GiB of 64.0 GiB"]),
+    ("uptime on pve1", ["pve1 has been up for 12 days"]),
     ("why did nginx restart", ["nginx (105)", "nginx on docker1", "nginx on docker2"]),
     ("when did pve1 last reboot", ["up 12 days"]),
     ("what is win11", ["win11 (107) is a VM on pve3; it is stopped"]),
@@ -104,6 +111,8 @@ QUESTIONS = [
     ("help", ["start vm 101"]),
     ("what can you do", ["For example"]),
     ("thanks", ["You're welcome"]),
+    ("yes", ["say the whole request"]),
+    ("no!", ["say the whole request"]),
     ("hello", ["Hello!"]),
 ]
 

@@ -28,6 +28,12 @@ PHRASINGS = [
     ("please run 'ls -la /Var/Log' on pve2", one("ssh.exec", host="pve2", argv=["ls", "-la", "/Var/Log"])),
     ("ssh pve1 uptime", one("ssh.exec", host="pve1", argv=["uptime"])),
     ("can you execute the command free -m on node pve3", one("ssh.exec", host="pve3", argv=["free", "-m"])),
+    # commands typed bare: words that are no English, or any known command with a flag
+    ("df -h on pve1", one("ssh.exec", host="pve1", argv=["df", "-h"])),
+    ("journalctl -u pveproxy on pve2", one("ssh.exec", host="pve2", argv=["journalctl", "-u", "pveproxy"])),
+    ("zpool status on node pve2", one("ssh.exec", host="pve2", argv=["zpool", "status"])),
+    ("free -m on pve3", one("ssh.exec", host="pve3", argv=["free", "-m"])),
+    ("systemctl status pveproxy on pve1", one("ssh.service_status", host="pve1", service="pveproxy")),
     # ssh.pct_exec: inside an LXC, on its node
     ("run ls /etc in ct 105", one("ssh.pct_exec", host="pve2", vmid=105, argv=["ls", "/etc"])),
     ("run hostname inside nginx", one("ssh.pct_exec", host="pve2", vmid=105, argv=["hostname"])),
@@ -38,6 +44,11 @@ PHRASINGS = [
     ("restart the pvedaemon service on pve2", one("ssh.service_restart", host="pve2", service="pvedaemon")),
     ("bounce corosync on pve3", one("ssh.service_restart", host="pve3", service="corosync")),
     ("restart tailscaled on pve1", one("ssh.service_restart", host="pve1", service="tailscaled")),
+    ("restart ssh on pve1", one("ssh.service_restart", host="pve1", service="ssh")),
+    ("restart pveproxy and pvedaemon on pve1", [("ssh.service_restart", {"host": "pve1", "service": s})
+                                                for s in ("pveproxy", "pvedaemon")]),
+    ("restart pveproxy on pve1 and pve2", [("ssh.service_restart", {"host": h, "service": "pveproxy"})
+                                           for h in ("pve1", "pve2")]),
     ("restart pveproxy.service on pve2", one("ssh.service_restart", host="pve2", service="pveproxy")),
     ("is pveproxy running on pve2", one("ssh.service_status", host="pve2", service="pveproxy")),
     ("is tailscaled running on pve1", one("ssh.service_status", host="pve1", service="tailscaled")),
@@ -54,6 +65,8 @@ PHRASINGS = [
     ("pending upgrades on node 2", one("ssh.updates_check", host="pve2")),
     ("how many updates are pending on pve1", one("ssh.updates_check", host="pve1")),
     ("check updates on all nodes", [("ssh.updates_check", {"host": h}) for h in ("pve1", "pve2", "pve3")]),
+    ("check updates everywhere", [("ssh.updates_check", {"host": h}) for h in ("pve1", "pve2", "pve3")]),
+    ("do any nodes need updates?", [("ssh.updates_check", {"host": h}) for h in ("pve1", "pve2", "pve3")]),
     # docker reads
     ("logs of nginx on docker1", one("docker.logs", host="docker1", container="nginx")),
     ("show logs for redis", one("docker.logs", host="docker2", container="redis")),

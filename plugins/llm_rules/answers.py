@@ -21,7 +21,7 @@ def question(p: Parsed, world: World, tools: set[str]) -> Intent:
     subjects = [m for m in p.subjects() if m.refs or m.missing_vmid is not None]
     if p.services:
         return ops.service(p, world, tools, None)
-    if p.unresolved and p.location and host_name(p.location) and p.states and not subjects[1:]:
+    if p.unresolved and p.location and host_name(p.location) and p.states and not p.targets:
         p.services.append(p.unresolved[0].text)  # "is tailscaled running on pve1"
         return ops.service(p, world, tools, None)
     if p.help:
@@ -36,8 +36,10 @@ def question(p: Parsed, world: World, tools: set[str]) -> Intent:
         return empty
     if p.rank:
         return reports.ranking(p, world)
-    if p.count:
+    if p.count and not p.targets:
         return reports.counts(p, world)
+    if p.where and not subjects:
+        return reports.headroom(world)  # "where should I put a new vm?"
     if "quorum" in p.topics:
         return reports.quorum(world)
     if p.quant and not subjects:
@@ -205,6 +207,11 @@ def _metric(metric: str, ref: Ref, thing: Any, world: World) -> str | None:
             return f"{name} is at {thing.ip or 'an unknown address'}."
     if isinstance(thing, Host) and metric == "ip":
         return f"{name} is at {thing.address or 'an unknown address'}" + (f", MAC {thing.mac}." if thing.mac else ".")
+    if isinstance(thing, Container):
+        if metric == "restarts":
+            return f"{name} on {thing.host} has restarted {thing.restart_count or 0} times."
+        if metric == "image":
+            return f"{name} on {thing.host} runs the image {thing.image or 'unknown'}."
     if isinstance(thing, Storage) and metric == "disk":
         return reports.storage_line(thing)
     return None

@@ -37,7 +37,8 @@ VERB, QUAL, QUANT, NEG, PREP, METRIC, STATE, QWORD, AUX, COUNT, RANK, WHERE, HEL
     "verb", "qual", "quant", "neg", "prep", "metric", "state", "qword", "aux", "count", "rank", "where", "help",
     "hypo", "filler", "conj", "pron",
 )
-MOD, TOPIC, ENSURE, PAST, SCHEDULE = "mod", "topic", "ensure", "past", "schedule"
+MOD, TOPIC, ENSURE, PAST, SCHEDULE, UNSUPPORTED, FREE = (
+    "mod", "topic", "ensure", "past", "schedule", "unsupported", "free")
 
 _VERBS: dict[Action, str] = {
     Action.START: "start|start up|startup|boot|boot up|power on|power up|poweron|turn on|switch on|bring up|"
@@ -83,7 +84,7 @@ _QUALIFIERS: dict[str, str] = {
 
 _WORDS: dict[str, dict[str, str]] = {
     QUANT: {"all": "all|every|everything|each|all of them|entire|whole|everyone|all the|every single|"
-            "the lot", "both": "both|both of them|the two|these two"},
+            "the lot|everywhere|on all|across all|any of the", "both": "both|both of them|the two|these two"},
     NEG: {"not": "not|never|do not|dont|cancel|abort|never mind|nevermind|forget it|hold off|no need to|"
           "do not ever|stop that|don't|no|refrain from|avoid|without"},
     PREP: {"on": "on|at|from|in|inside|within|hosted on|living on|"
@@ -93,7 +94,10 @@ _WORDS: dict[str, dict[str, str]] = {
         "memory": "memory|ram|mem|memory usage|ram usage",
         "disk": "disk|disk space|space|disk usage|storage space|free space|capacity|full",
         "uptime": "uptime|up time|running for|been up|how long",
-        "temperature": "temperature|temperatures|temp|temps|hot|heat|warm|thermal|thermals|degrees",
+        "temperature": "temperature|temperatures|temp|temps|hot|heat|warm|thermal|thermals|degrees|overheating|"
+        "overheat|overheated|running hot|too hot",
+        "restarts": "restarts|restart count|restarted times|crash loop|crashloop|restart loop",
+        "image": "image|images|docker image",
         "load": "load|load average|loadavg|load avg",
         "network": "network|traffic|bandwidth|netin|netout|throughput|network usage",
         "version": "version|pve version|versions|kernel",
@@ -109,6 +113,14 @@ _WORDS: dict[str, dict[str, str]] = {
         "template": "template|templates",
     },
     QWORD: {"what": "what|which|who|whats|wat|wut|show me which|when|why|how|how come|do you know"},
+    UNSUPPORTED: {
+        "migrate": "migrate|move|live migrate", "delete": "delete|destroy|remove|purge|wipe|format|erase",
+        "create": "create|provision|deploy|spawn", "snapshot": "snapshot|snap|rollback|roll back",
+        "back up": "backup|back up|restore", "clone": "clone|copy|duplicate", "resize": "resize|grow|extend|shrink",
+        "rename": "rename", "install": "install|uninstall|reinstall", "open a shell on": "ssh to|ssh into|log into|"
+        "login to|log in to|connect to|open a console to|console to|console into|open a shell on|shell into|vnc",
+    },
+    FREE: {"free": "free|available|left|remaining|spare|headroom|unused"},
     ENSURE: {"ensure": "make sure|ensure|make certain|see to it that|see that"},
     PAST: {"reboot": "restarted|rebooted|bounced|recycled|power cycled", "resume": "resumed|unpaused",
            "wake": "woken|woke|woken up|woke up", "stop": "killed"},

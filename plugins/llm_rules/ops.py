@@ -46,7 +46,8 @@ def service(p: Parsed, world: World, tools: set[str], action: Action | None) -> 
     if action in (Action.STOP, Action.SHUTDOWN, Action.SUSPEND, Action.RESET):
         return Answer(f"I can restart the {name} service or check its state, but not stop it. "
                       f"Say 'restart {name} on <host>' or 'is {name} running on <host>'.")
-    guest = next((world.get(r) for m in [p.location, *p.targets] if m for r in m.refs if r.kind == GUEST), None)
+    inside = p.location.refs if p.location else ()  # "restart nginx service in ct 105"
+    guest = next((world.get(r) for r in inside if r.kind == GUEST), None)
     if guest is not None and guest.type == "lxc":
         argv = ["systemctl", "restart" if restart else "is-active", name]
         if "ssh.pct_exec" not in tools:
@@ -63,9 +64,10 @@ def service(p: Parsed, world: World, tools: set[str], action: Action | None) -> 
     if p.quant and restart:
         return Answer(f"I won't restart {name} on {len(hosts)} hosts at once. Name the hosts, one request each.",
                       {"refused": "mass_action", "matches": hosts})
-    hosts = hosts[:MAX_READ_FANOUT]
-    calls = tuple(Call(tool, {"host": h, "service": name}) for h in hosts)
-    return ToolRequest(calls, f"{'Restart' if restart else 'Check'} the {name} service on {join(hosts)}.")
+    names = list(dict.fromkeys(p.services or [name]))
+    calls = tuple(Call(tool, {"host": h, "service": s}) for h in hosts for s in names)[:MAX_READ_FANOUT]
+    what = f"the {join(names)} service{'s' if len(names) > 1 else ''}"
+    return ToolRequest(calls, f"{'Restart' if restart else 'Check'} {what} on {join(hosts)}.")
 
 
 def run(p: Parsed, world: World, tools: set[str]) -> Intent:

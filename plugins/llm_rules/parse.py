@@ -53,6 +53,8 @@ class Parsed:
     wh: bool = False  # opens with what/which/when/why/how/where/how many ("why did nginx restart")
     later: bool = False  # a time was given ("tonight", "in 5 minutes"): nothing here schedules
     ensure: bool = False  # "make sure web-01 is running"
+    free: bool = False  # "most free memory" ranks by what is left, not by what is used
+    unsupported: str | None = None  # a verb no tool serves ("migrate", "delete", "snapshot"...)
     pronoun: bool = False
     quals: list[str] = field(default_factory=list)
     targets: list[Mention] = field(default_factory=list)
@@ -125,6 +127,10 @@ def build(toks: list[Tok], world: World, command: Command | None = None) -> Pars
             p.quant = p.quant or tok.value == "all"
         elif kind == lx.SCHEDULE:
             p.later = True
+        elif kind == lx.FREE:
+            p.free = True
+        elif kind == lx.UNSUPPORTED:
+            p.unsupported = p.unsupported or tok.value
         elif kind == lx.ENSURE:
             p.ensure = True
         elif kind == lx.PRON:

@@ -20,6 +20,10 @@ DANGEROUS = frozenset({
 })
 _STATE_OF_VERB = {Action.START: "running", Action.WAKE: "running", Action.RESUME: "running",
                   Action.STOP: "stopped", Action.SHUTDOWN: "stopped", Action.SUSPEND: "paused"}
+CAN_DO = ("I can start, stop, shut down, reboot, reset, suspend and resume guests; reboot, shut down and wake "
+          "nodes; start, stop, restart and read logs of Docker containers; run commands, restart services and "
+          "check updates over SSH; ping and wake hosts; and answer questions about the cluster.")
+_REPLIES = {"yes", "yeah", "yep", "sure", "ok", "okay", "no", "nope", "cancel", "nevermind", "y", "n"}
 _THANKS = {"thanks", "thank", "thx", "ty", "cheers", "ta", "appreciated"}
 _HELLO = {"hi", "hello", "hey", "yo", "morning", "evening", "jarvis"}
 
@@ -30,7 +34,7 @@ def interpret(text: str, world: World, *, tools: set[str]) -> Intent:
     body = command.rest if command else (text or "")
     words = tokenize(normalize(body))
     toks = tag(words, world)
-    if not toks and command is None:
+    if command is None and all(t.kind == lx.NEG for t in toks):
         return _small_talk(words, world, tools)
     clauses = [] if command else _clauses(toks)
     if len(clauses) > 1:
@@ -46,6 +50,9 @@ def decide(p: Parsed, world: World, tools: set[str]) -> Intent:
         return reports.help_text(world, tools)
     if p.negated:
         return _declined(p, world)
+    if p.unsupported:
+        return Answer(f"I can't {p.unsupported} anything: no tool here does that. {CAN_DO}",
+                      {"refused": "unsupported", "verb": p.unsupported})
     if p.hypothetical and (p.action in POWER or p.command is not None):
         return _hypothetical(p, world, tools)
     if p.later and (p.action in POWER or p.command is not None):
@@ -179,6 +186,9 @@ def _hypothetical(p: Parsed, world: World, tools: set[str]) -> Answer:
 def _small_talk(words: list[str], world: World, tools: set[str]) -> Answer | Intent:
     if set(words) & _THANKS:
         return Answer("You're welcome.")
+    if words and set(words) <= _REPLIES | {",", "."}:
+        return Answer("I don't keep track of the conversation: please say the whole request, for example one of "
+                      "the options I offered.")
     if set(words) & _HELLO:
         help_ = reports.help_text(world, tools)
         return Answer("Hello! " + help_.text, help_.facts)

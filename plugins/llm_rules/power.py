@@ -18,6 +18,7 @@ from jarvis.plugins.llm_rules.targets import (
     ask_which,
     describe,
     examples,
+    misplaced,
     narrow,
     option,
     qual_allows,
@@ -100,6 +101,9 @@ def _one(action: Action, verb: str, mention: Mention, p: Parsed, world: World, t
             return Call("network.wake", {"host": address})
         return Answer(f"I can't {verb} {address}: I only act on the guests, nodes, containers and hosts I know "
                       "(and wake a MAC address).")
+    elsewhere = misplaced(verb, mention, p, world)
+    if elsewhere is not None:
+        return elsewhere
     kept, dropped = narrow(mention, p, world, table)
     if not kept:
         return _cannot(action, verb, mention, p, world, dropped)

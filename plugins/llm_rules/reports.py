@@ -78,7 +78,7 @@ def ranking(p: Parsed, world: World) -> Answer:
     metric = p.metric or "cpu"
     if metric == "usage":
         metric = "cpu"
-    if "node" in p.quals:
+    if "node" in p.quals or p.where:
         return _node_ranking(p, world, metric)
     if metric == "disk" and ("storage" in p.quals or not p.quals):
         return storage(p, world, fullest_first=p.rank != "least")
@@ -106,6 +106,8 @@ def ranking(p: Parsed, world: World) -> Answer:
 
 def _node_ranking(p: Parsed, world: World, metric: str) -> Answer:
     online = [n for n in world.nodes if n.online]
+    if p.free and metric in ("memory", "disk"):
+        return _most_free(online, metric, least=p.rank == "least")
     values: dict[str, Callable[[Any], float | None]] = {
         "cpu": lambda n: n.cpu_pct, "memory": lambda n: (n.mem_used or 0) / n.mem_total if n.mem_total else None,
         "load": lambda n: n.load[0] if n.load else None, "temperature": lambda n: n.temperature_c,
@@ -116,12 +118,37 @@ def _node_ranking(p: Parsed, world: World, metric: str) -> Answer:
     pool = [n for n in online if value(n) is not None]
     if not pool:
         return Answer(f"No online node reports {metric}.")
-    least = p.rank == "least"
+    least = (p.rank == "least") != p.free  # the most free memory is the least used
     pool.sort(key=lambda n: (value(n) or 0.0) * (1 if least else -1))
     lines = [f"{n.name}: CPU {pct(n.cpu_pct)}, memory {share(n.mem_used, n.mem_total)}"
              + (f", load {n.load[0]:.2f}" if n.load else "") for n in pool[: p.amount or 3]]
     head = f"{pool[0].name} is the {'least' if least else 'most'} loaded node by {metric}."
     return Answer(head + "\n" + "\n".join(lines), {"metric": metric, "top": [n.name for n in pool]})
+
+
+def _most_free(nodes: list[Any], metric: str, *, least: bool) -> Answer:
+    """Rank nodes by free memory or root disk, in bytes."""
+    used, total = ("mem_used", "mem_total") if metric == "memory" else ("disk_used", "disk_total")
+    pool = [(getattr(n, total) - (getattr(n, used) or 0), n) for n in nodes if getattr(n, total)]
+    if not pool:
+        return Answer(f"No online node reports its {metric}.")
+    pool.sort(key=lambda pair: pair[0], reverse=not least)
+    best_free, best = pool[0]
+    lines = [f"{n.name}: {size(free)} free of {size(getattr(n, total))}" for free, n in pool[:5]]
+    word = "least" if least else "most"
+    return Answer(f"{best.name} has the {word} free {metric}: {size(best_free)}.\n" + "\n".join(lines),
+                  {"metric": metric, "top": [n.name for _, n in pool]})
+
+
+def headroom(world: World) -> Answer:
+    """Name the online node with the most free memory (where a new guest fits best)."""
+    online = [n for n in world.nodes if n.online and n.mem_total]
+    if not online:
+        return Answer("No online node reports its memory.")
+    best = min(online, key=lambda n: ((n.mem_used or 0) / (n.mem_total or 1), n.cpu_pct or 0.0))
+    free = (best.mem_total or 0) - (best.mem_used or 0)
+    return Answer(f"{best.name} has the most headroom: {size(free)} of memory free, CPU at {pct(best.cpu_pct)}.",
+                  {"node": best.name})
 
 
 def counts(p: Parsed, world: World) -> Answer:

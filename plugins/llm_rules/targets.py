@@ -62,6 +62,19 @@ def _at(refs: list[Ref], location: Mention, world: World) -> list[Ref]:
     return kept
 
 
+def misplaced(verb: str, mention: Mention, p: Parsed, world: World) -> AskBack | None:
+    """Ask back when "X on Y" names a guest or container that is not on Y ("restart redis on docker1")."""
+    location = p.location if p.location is not mention else None
+    if location is None or not any(r.kind in HOSTLIKE for r in location.refs):
+        return None
+    movable = [r for r in mention.refs if r.kind in (GUEST, CONTAINER)]
+    if not movable or _at(movable, location, world) or len(movable) != len(mention.refs):
+        return None
+    actual = join([describe(r, world) for r in movable[:3]], "or")
+    return AskBack(f"There is no '{mention.text}' on {location.text}: it is {actual}. Did you mean that?",
+                   tuple(option(verb, r, world) for r in movable[:MAX_OPTIONS]))
+
+
 def describe(ref: Ref, world: World) -> str:
     """Return a thing as a person would name it: "the VM web-01 (101) on pve1"."""
     thing = world.get(ref)

@@ -239,6 +239,14 @@ _SSH = re.compile(
     r"^\s*ssh\s+(?:into\s+|to\s+|on\s+)?(?P<target>[\w.-]+)\s+(?:and\s+)?(?:run\s+|execute\s+)?(?P<cmd>.+?)\s*$",
     re.IGNORECASE)
 _RUN_ALONE = re.compile(r"\b(?:run|execute|exec)\s+(?:the\s+)?(?:command\s+)?(?P<cmd>.+?)\s*[.!?]*$", re.IGNORECASE)
+# Commands typed bare, without "run" ("df -h on pve1"): only words that are no English, or with a flag.
+_BARE_COMMANDS = frozenset(
+    "df zpool zfs pvesm pvecm pvesh qm pct lsblk dmesg journalctl pveversion smartctl ethtool iostat vmstat lscpu "
+    "findmnt netstat pveperf sensors uname nvme ceph du lsusb lspci".split()
+)
+_BARE = re.compile(
+    r"^\s*(?P<cmd>[a-z][\w.-]*(?:\s+\S+)*?)\s+(?:on|at)\s+(?:the\s+)?(?:node\s+|host\s+)?(?P<target>[\w.#-]+)"
+    r"\s*[.!?]*\s*$", re.IGNORECASE)
 _POLITE = re.compile(
     r"^\s*(?:(?:hey|hi|ok|okay|yo)\s+)?(?:jarvis[,:]?\s+)?(?:(?:please|pls|kindly|can you|could you|would you|"
     r"will you|go ahead and|i need you to|i want you to)\s+)*|(?:[,\s]+(?:please|pls|thanks|thank you|thx|"
@@ -278,6 +286,12 @@ def split_command(text: str) -> Command | None:
         argv = _argv(quoted.group("cmd"))
         if argv:
             return Command(argv, None, plain.replace(quoted.group(0), " "))
+    match = _BARE.match(plain)
+    if match:
+        argv = _argv(match.group("cmd"))
+        flagged = argv and argv[0] in _COMMANDS and any(a.startswith("-") for a in argv[1:])
+        if argv and (argv[0] in _BARE_COMMANDS or flagged):
+            return Command(argv, match.group("target").lstrip("#"), "run on " + match.group("target"))
     match = _RUN_ALONE.search(plain)
     if match:
         argv = _argv(match.group("cmd"))
