@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jarvis.plugins.llm_rules import ops, reports
+from jarvis.plugins.llm_rules import ops, overview, reports
 from jarvis.plugins.llm_rules.entities import Container, Guest, Host, Node, Storage
 from jarvis.plugins.llm_rules.fmt import duration, pct, share, size
 from jarvis.plugins.llm_rules.intents import Answer, AskBack, Intent, ToolRequest
@@ -39,26 +39,26 @@ def question(p: Parsed, world: World, tools: set[str]) -> Intent:
     if p.count and not p.targets:
         return reports.counts(p, world)
     if p.where and not subjects:
-        return reports.headroom(world)  # "where should I put a new vm?"
+        return overview.headroom(world)  # "where should I put a new vm?"
     if "quorum" in p.topics:
-        return reports.quorum(world)
+        return overview.quorum(world)
     if p.quant and not subjects:
         if "node" in p.quals and p.states:
             return reports.counts(p, world)  # "are all nodes up?"
         if not (p.states or p.quals or p.tags or p.metrics or p.location):
-            return reports.health(world)  # "is everything ok?"
+            return overview.health(world)  # "is everything ok?"
     located_only = subjects == [p.location] and p.location is not None and not p.metrics
     if subjects and not (located_only and (p.states or p.question or p.action == Action.LIST)):
         return _about(p, subjects, world, tools)
     metric = p.metric
     if metric in ("temperature", "load", "version", "ip"):
-        return reports.node_metrics(p, world, metric)
+        return overview.node_metrics(p, world, metric)
     if "storage" in p.quals or metric == "disk":
-        return reports.storage(p, world)
+        return overview.storage(p, world)
     if "health" in p.topics:
-        return reports.health(world)
+        return overview.health(world)
     if "cluster" in p.topics or (p.action == Action.STATUS and not (p.states or p.quals or p.tags)):
-        return reports.cluster(world)
+        return overview.cluster(world)
     if p.states or p.quals or p.tags or p.location or p.action in (Action.LIST, Action.STATUS):
         return reports.listing(p, world)
     if p.unresolved:
@@ -188,7 +188,7 @@ def _metric(metric: str, ref: Ref, thing: Any, world: World) -> str | None:
         if metric == "memory":
             return f"{name} uses {share(thing.mem_used, thing.mem_total)} of memory."
         if metric == "disk" and isinstance(thing, Node):
-            storages = [reports.storage_line(s) for s in world.storages if s.node == thing.name]
+            storages = [overview.storage_line(s) for s in world.storages if s.node == thing.name]
             return f"{name} root disk: {share(thing.disk_used, thing.disk_total)}.\n" + "\n".join(storages)
         if metric == "disk":
             return f"{name} uses {share(thing.disk_used, thing.disk_total)} of disk."
@@ -213,7 +213,7 @@ def _metric(metric: str, ref: Ref, thing: Any, world: World) -> str | None:
         if metric == "image":
             return f"{name} on {thing.host} runs the image {thing.image or 'unknown'}."
     if isinstance(thing, Storage) and metric == "disk":
-        return reports.storage_line(thing)
+        return overview.storage_line(thing)
     return None
 
 
@@ -248,7 +248,7 @@ def summary(ref: Ref, thing: Any, world: World) -> str:
         where = f" at {thing.address}" if thing.address else ""
         return f"{thing.name}{where} is {'reachable' if thing.reachable else 'not reachable'}{seen}."
     if isinstance(thing, Storage):
-        return reports.storage_line(thing)
+        return overview.storage_line(thing)
     if ref.kind == DOCKER_HOST:
         return reports.containers_on(world, ref.key).text
     return f"{describe(ref, world)} is known, but I have no state for it."

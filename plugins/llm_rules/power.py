@@ -74,20 +74,22 @@ def power(p: Parsed, world: World, tools: set[str]) -> Intent:
         return ask_which(verb, world, examples(world, kinds, keep=_fits(action, p, world)),
                          _what(p))
     calls: list[Call] = []
-    notes: list[Outcome] = []
+    notes: list[Answer] = []  # things already in the wanted state
     for mention in subjects:
         outcome = _one(action, verb, mention, p, world, tools, table)
         if isinstance(outcome, AskBack):
             return outcome
         if isinstance(outcome, _Pair):
             calls.extend(outcome)
-            continue
-        (calls if isinstance(outcome, Call) else notes).append(outcome)
+        elif isinstance(outcome, Call):
+            calls.append(outcome)
+        else:
+            notes.append(outcome)
     if not calls:
-        return notes[0] if len(notes) == 1 else Answer(" ".join(n.text for n in notes if isinstance(n, Answer)))
+        return notes[0] if len(notes) == 1 else Answer(" ".join(n.text for n in notes))
     summary = _summary(action, calls, world)
     if notes:
-        summary += " " + " ".join(n.text for n in notes if isinstance(n, Answer))
+        summary += " " + " ".join(n.text for n in notes)
     return ToolRequest(tuple(calls), summary)
 
 
