@@ -6,8 +6,8 @@ from typing import Any
 
 from jarvis.plugins.llm_rules import ops, overview, reports
 from jarvis.plugins.llm_rules.entities import Container, Guest, Host, Node, Storage
-from jarvis.plugins.llm_rules.fmt import duration, pct, share, size
-from jarvis.plugins.llm_rules.intents import Answer, AskBack, Intent, ToolRequest
+from jarvis.plugins.llm_rules.fmt import duration, pct, plural, share, size
+from jarvis.plugins.llm_rules.intents import Answer, Intent, ToolRequest
 from jarvis.plugins.llm_rules.lexicon import Action
 from jarvis.plugins.llm_rules.parse import LIVE_WORDS, Mention, Parsed
 from jarvis.plugins.llm_rules.targets import HOSTLIKE, ask_missing_vmid, ask_unknown, describe, host_name, narrow
@@ -19,6 +19,8 @@ _MAX_ABOUT = 5
 def question(p: Parsed, world: World, tools: set[str]) -> Intent:
     """Answer a question (or a bare name) from the world; a live read tool for "status of X"."""
     subjects = [m for m in p.subjects() if m.refs or m.missing_vmid is not None]
+    if _a_place(p, subjects, world):
+        subjects = []  # "which guests live on pve1": pve1 says where, it is not asked about
     if p.services:
         return ops.service(p, world, tools, None)
     if p.unresolved and p.location and host_name(p.location) and p.states and not p.targets:
@@ -34,11 +36,13 @@ def question(p: Parsed, world: World, tools: set[str]) -> Intent:
     empty = _empty_world(p, world, tools)
     if empty is not None:
         return empty
-    if p.rank:
+    if p.rank or (p.action == Action.LIST and p.metrics and not subjects):  # "list guests by memory"
         return reports.ranking(p, world)
+    if p.count and p.metric in ("memory", "cpu", "disk") and not subjects:
+        return overview.cluster(world)  # "total memory"
     if p.count and not p.targets:
         return reports.counts(p, world)
-    if p.where and not subjects:
+    if p.where and not subjects and not p.states and p.location is None:
         return overview.headroom(world)  # "where should I put a new vm?"
     if "quorum" in p.topics:
         return overview.quorum(world)
@@ -66,6 +70,19 @@ def question(p: Parsed, world: World, tools: set[str]) -> Intent:
         return ask_unknown("status of", tok, world, (GUEST, NODE, CONTAINER, HOST)) if tok.near else \
             reports.unknown(world, tools)
     return reports.unknown(world, tools)
+
+
+def _a_place(p: Parsed, subjects: list[Mention], world: World) -> bool:
+    """Tell whether a lone machine named with a guest qualifier is where to look ("vms on pve3")."""
+    if len(subjects) != 1 or p.qual not in ("qemu", "lxc", "guest", "container", "docker"):
+        return False
+    refs = subjects[0].refs
+    if not refs or not all(r.kind in HOSTLIKE for r in refs):
+        return False
+    p.location = subjects[0]
+    if subjects[0] in p.targets:
+        p.targets.remove(subjects[0])
+    return True
 
 
 def _empty_world(p: Parsed, world: World, tools: set[str]) -> Intent | None:
@@ -103,9 +120,10 @@ def _about(p: Parsed, subjects: list[Mention], world: World, tools: set[str]) ->
             thing = world.get(ref)
             lines.append(_one(p, ref, thing, world))
             facts.setdefault("things", []).append({"kind": ref.kind, "key": ref.key})
-    if not lines:
-        return AskBack("Which one do you mean?")
-    return Answer("\n".join(lines), facts)
+    if not lines:  # a qualifier ruled everything out ("vm pve1"): describe what was named anyway
+        for mention in subjects[:_MAX_ABOUT]:
+            lines += [summary(ref, world.get(ref), world) for ref in mention.refs[:_MAX_ABOUT]]
+    return Answer("\n".join(lines), facts) if lines else reports.unknown(world, tools)
 
 
 def _prefer_storage(p: Parsed, refs: list[Ref]) -> list[Ref]:
@@ -183,7 +201,7 @@ def _metric(metric: str, ref: Ref, thing: Any, world: World) -> str | None:
                 return f"{name} is not running."
             return f"{name} has been up for {duration(thing.uptime_s)}."
         if metric == "cpu":
-            cores = f" of {thing.cpu_cores} cores" if thing.cpu_cores else ""
+            cores = f" of {plural(thing.cpu_cores, 'core')}" if thing.cpu_cores else ""
             return f"{name} is using {pct(thing.cpu_pct)} CPU{cores}."
         if metric == "memory":
             return f"{name} uses {share(thing.mem_used, thing.mem_total)} of memory."
@@ -225,7 +243,7 @@ def summary(ref: Ref, thing: Any, world: World) -> str:
             return f"{head}; it is a template."
         if thing.status != "running":
             return f"{head}; it is {thing.status}."
-        cores = f" of {thing.cpu_cores} cores" if thing.cpu_cores else ""
+        cores = f" of {plural(thing.cpu_cores, 'core')}" if thing.cpu_cores else ""
         tags = f" Tags: {', '.join(thing.tags)}." if thing.tags else ""
         return (f"{head}, running for {duration(thing.uptime_s)}: CPU {pct(thing.cpu_pct)}{cores}, "
                 f"memory {share(thing.mem_used, thing.mem_total)}.{tags}")

@@ -175,7 +175,8 @@ def build(toks: list[Tok], world: World, command: Command | None = None) -> Pars
 
 
 def _rank_metric(word: str, p: Parsed) -> None:
-    implied = {"busiest": "cpu", "hungriest": "memory", "fullest": "disk", "emptiest": "disk", "idlest": "cpu",
+    implied = {"biggest": "size", "largest": "size", "smallest": "size",
+               "busiest": "cpu", "hungriest": "memory", "fullest": "disk", "emptiest": "disk", "idlest": "cpu",
                "quietest": "cpu", "hogging": "usage", "eating": "usage", "burning": "cpu", "chewing": "usage"}
     if word in implied:
         p.metrics.append(implied[word])

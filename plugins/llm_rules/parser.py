@@ -58,25 +58,13 @@ def decide(p: Parsed, world: World, tools: set[str]) -> Intent:
     if p.later and (p.action in POWER or p.command is not None):
         return Answer("I can't schedule anything: I act right away. Ask me again when it is time, "
                       "or schedule it on the host.", {"refused": "schedule"})
-    if p.command is not None and not _names_a_guest(p, world):
+    if p.command is not None and not _start_instead(p, world):
         return ops.run(p, world, tools)
     action = p.action
-    if action in POWER or (action == Action.RUN and p.subjects()):
-        if action == Action.RUN:
-            p.action = action = Action.START  # "run win11"
-        if p.yes_no or p.wh:  # "is pve1 shut down?", "why did nginx restart?"
-            state = _STATE_OF_VERB.get(action) if p.yes_no else None
-            p.states.append(state) if state else None
-            p.action = None
-            return answers.question(p, world, tools)
-        if "service" in p.quals and not p.services and not _service_on_host(p):
-            return AskBack(f"Which service should I {VERB_WORD.get(action, 'restart')}, and on which host? "
-                           "For example: 'restart pveproxy on pve1'.")
-        if p.services or _service_on_host(p):
-            if not p.services:
-                p.services.append(p.unresolved[0].text)
-            return ops.service(p, world, tools, action)
-        return power(p, world, tools)
+    if action == Action.RUN and p.subjects():
+        p.action = action = Action.START  # "run win11"
+    if action in POWER:
+        return _act(p, world, tools)
     if action == Action.RUN:
         return AskBack("What should I run, and on which host? For example: 'run uptime on pve1'.")
     if action == Action.LOGS:
@@ -88,8 +76,27 @@ def decide(p: Parsed, world: World, tools: set[str]) -> Intent:
     return answers.question(p, world, tools)
 
 
-def _names_a_guest(p: Parsed, world: World) -> bool:
-    """Tell "run win11 on pve2" (start a guest) from "run uptime on pve2" (a command)."""
+def _act(p: Parsed, world: World, tools: set[str]) -> Intent:
+    """A power verb: a question about state, a service to restart, or power calls."""
+    assert p.action is not None
+    if p.yes_no or p.wh:  # "is pve1 shut down?", "why did nginx restart?"
+        state = _STATE_OF_VERB.get(p.action) if p.yes_no else None
+        if state:
+            p.states.append(state)
+        p.action = None
+        return answers.question(p, world, tools)
+    if "service" in p.quals and not p.services and not _service_on_host(p):
+        return AskBack(f"Which service should I {VERB_WORD.get(p.action, 'restart')}, and on which host? "
+                       "For example: 'restart pveproxy on pve1'.")
+    if p.services or _service_on_host(p):
+        if not p.services:
+            p.services.append(p.unresolved[0].text)
+        return ops.service(p, world, tools, p.action)
+    return power(p, world, tools)
+
+
+def _start_instead(p: Parsed, world: World) -> bool:
+    """Tell "run win11 on pve2" (start a guest) from "run uptime on pve2"; the former becomes a start."""
     command = p.command
     if command is None or len(command.argv) != 1:
         return False

@@ -15,7 +15,7 @@ from jarvis.plugins.llm_rules.targets import HOSTLIKE
 from jarvis.plugins.llm_rules.world import World
 
 _LIST_LIMIT = 15
-_METRIC_NAMES = {"cpu": "CPU", "memory": "memory", "disk": "disk", "network": "network traffic",
+_METRIC_NAMES = {"cpu": "CPU", "memory": "memory", "disk": "disk", "network": "network traffic", "size": "resources",
                  "uptime": "uptime"}
 _GUEST_VALUE: dict[str, Callable[[Guest], float | None]] = {
     "cpu": lambda g: g.cpu_pct,
@@ -23,18 +23,21 @@ _GUEST_VALUE: dict[str, Callable[[Guest], float | None]] = {
     "disk": lambda g: g.disk_used,
     "network": lambda g: (g.netin or 0) + (g.netout or 0) if g.netin is not None else None,
     "uptime": lambda g: g.uptime_s,
+    "size": lambda g: g.mem_total,
 }
 
 
 def _shown(metric: str, guest: Guest) -> str:
     if metric == "cpu":
-        return pct(guest.cpu_pct) + (f" of {guest.cpu_cores} cores" if guest.cpu_cores else "")
+        return pct(guest.cpu_pct) + (f" of {plural(guest.cpu_cores, 'core')}" if guest.cpu_cores else "")
     if metric == "memory":
         return share(guest.mem_used, guest.mem_total)
     if metric == "disk":
         return share(guest.disk_used, guest.disk_total)
     if metric == "network":
         return f"{size(guest.netin)} in, {size(guest.netout)} out"
+    if metric == "size":
+        return f"{size(guest.mem_total)} RAM, {plural(guest.cpu_cores or 0, 'core')}, {size(guest.disk_total)} disk"
     return f"up {duration(guest.uptime_s)}"
 
 
@@ -83,17 +86,21 @@ def ranking(p: Parsed, world: World) -> Answer:
     if metric == "disk" and ("storage" in p.quals or not p.quals):
         return storage(p, world, fullest_first=p.rank != "least")
     value = _GUEST_VALUE.get(metric, _GUEST_VALUE["cpu"])
-    pool = [g for g in guests_matching(p, world, states=False) if g.status == "running" and value(g) is not None]
+    running_only = metric != "size"  # the biggest guest is big even when stopped
+    pool = [g for g in guests_matching(p, world, states=False)
+            if (g.status == "running" or not running_only) and value(g) is not None]
     if not pool:
         return Answer(f"No running {_noun(p)} report {_METRIC_NAMES.get(metric, metric)} usage right now.")
     least = p.rank == "least"
-    count = max(1, min(p.amount or 3, 20))
+    count = max(1, min(p.amount or (10 if p.action is not None and not p.rank else 3), 20))
     pick = heapq.nsmallest if least else heapq.nlargest  # O(n log k) over thousands of guests
     top = pick(count, pool, key=lambda g: (value(g) or 0.0, -g.vmid if not least else g.vmid))
     best = top[0]
     word = "least" if least else "most"
     text = (f"{best.label} on {best.node} is using the {word} {_METRIC_NAMES.get(metric, metric)}: "
             f"{_shown(metric, best)}.")
+    if metric == "size":
+        text = f"{best.label} on {best.node} is the {'smallest' if least else 'biggest'}: {_shown(metric, best)}."
     if metric == "uptime":
         text = f"{best.label} on {best.node} has been up the {'shortest' if least else 'longest'}: " \
                f"{duration(best.uptime_s)}."

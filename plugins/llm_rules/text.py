@@ -27,6 +27,7 @@ _CONTRACTIONS: list[tuple[str, str | Callable[[re.Match[str]], str]]] = [
 ]
 _COMPILED = [(re.compile(p), r) for p, r in _CONTRACTIONS]
 _PREFIXED_ID = re.compile(r"\b(vm|ct|lxc|guest|vmid|qemu|kvm|id)[-_#:/]?(\d{3,9})\b")
+_NODE_NUMBER = re.compile(r"\bnode[-_]?(\d{1,3})\b")
 _TIME = re.compile(r"\b(?:in \d+\s*(?:s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|days?)|"
                    r"at \d{1,2}(?::\d{2})?\s*(?:am|pm|h)?|at \d{1,2}(?:am|pm))\b")
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9._:/@-]*[a-z0-9]|[a-z0-9]|[?&+,;]")
@@ -65,6 +66,7 @@ def normalize(text: str) -> str:
         text = pattern.sub(repl, text)
     text = text.replace("'", " ")
     text = _PREFIXED_ID.sub(r"\1 \2", text)
+    text = _NODE_NUMBER.sub(r"node \1", text)  # "node1" -> "node 1" (a thing named node1 still matches)
     text = _TIME.sub(" later ", text)
     return re.sub(r"#(\d)", r"\1", text)
 
