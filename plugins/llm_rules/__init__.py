@@ -7,6 +7,11 @@ replies into short plain answers; ``scenarios`` holds the eval format and its sc
 
 from jarvis.plugins.llm_rules.intents import Answer, AskBack, Call, Intent, ToolRequest, Unknown
 from jarvis.plugins.llm_rules.parser import DANGEROUS, interpret
+from jarvis.plugins.llm_rules.render import render
+from jarvis.plugins.llm_rules.scenarios import Scenario, load_scenarios, resolve_placeholders, score
 from jarvis.plugins.llm_rules.world import Ref, World
 
-__all__ = ["DANGEROUS", "Answer", "AskBack", "Call", "Intent", "Ref", "ToolRequest", "Unknown", "World", "interpret"]
+__all__ = [
+    "DANGEROUS", "Answer", "AskBack", "Call", "Intent", "Ref", "Scenario", "ToolRequest", "Unknown", "World",
+    "interpret", "load_scenarios", "render", "resolve_placeholders", "score",
+]
