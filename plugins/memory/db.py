@@ -160,11 +160,11 @@ class MemoryDB:
             with self._lock:
                 now_ms = self._ids.now_ms()
                 self.memories.prune(format_ts(now_ms / 1000))
-                jobs = [job for table in self._tables.values() for job in table.prepare_flush()]
-                small = [(f, data) for f in (self.preferences.file, self.memories.file) if (data := f.prepare())]
                 dropped = [
                     seg for name, table in self._tables.items() for seg in table.expire(now_ms, *self._limits(name))
                 ]
+                jobs = [job for table in self._tables.values() for job in table.prepare_flush()]
+                small = [(f, data) for f in (self.preferences.file, self.memories.file) if (data := f.prepare())]
             done: list[WriteJob] = []
             written = 0
             try:

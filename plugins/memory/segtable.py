@@ -220,11 +220,14 @@ class SegmentedTable:
             self._cache(seg)
 
     def expire(self, now_ms: int, max_age_ms: int | None, max_records: int | None) -> list[Segment]:
-        """Drop the oldest segments past the age or beyond the newest ``max_records`` (hold the lock)."""
+        """Drop the oldest segments past the age or beyond the newest ``max_records`` (hold the lock).
+
+        Call it before ``prepare_flush``: a dropped segment that was never written is not written.
+        """
         dropped = []
         while self._segments:
             seg = self._segments[0]
-            if seg is self._head or seg.key in self._dirty or seg.writing:
+            if seg is self._head or seg.writing:
                 break
             last_ms = id_ms(seg.summary.last_id) if seg.summary.last_id else 0
             too_old = max_age_ms is not None and last_ms < now_ms - max_age_ms
@@ -232,6 +235,7 @@ class SegmentedTable:
             if not (too_old or too_many):
                 break
             self._segments.pop(0)
+            self._dirty.pop(seg.key, None)  # past retention: not worth writing
             self._by_period[seg.period].remove(seg)
             if not self._by_period[seg.period]:
                 del self._by_period[seg.period]
