@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 from jarvis.core.redact import redact, register_secret
 
 from tests.fixtures.memory import FakeClock, open_store
@@ -43,3 +44,16 @@ def test_without_a_mask_values_are_stored_as_given(tmp_path: Path) -> None:
         db.events.add(type="status", summary="plain text stays")
 
     assert b"plain text stays" in next((tmp_path / "events").glob("*.json")).read_bytes()
+
+
+def test_a_secret_with_quotes_and_backslashes_is_masked_in_escaped_json(tmp_path: Path) -> None:
+    secret = 'pa"ss\\w0rd!'  # JSON writes it as pa\"ss\\w0rd!
+    register_secret(secret)
+    with open_store(tmp_path, mask=redact) as db:
+        db.events.add(type="alert", summary=f"login with {secret}", details={"cmd": f"mysql -p'{secret}'"})
+        db.events.add(type="status", summary='plain "quoted" text, C:\\path, no secret')
+        stored = [e["summary"] for e in db.events.recent()]
+
+    raw = next((tmp_path / "events").glob("*.json")).read_bytes()
+    assert secret.encode() not in raw and orjson.dumps(secret)[1:-1] not in raw
+    assert stored == ['plain "quoted" text, C:\\path, no secret', "login with ***"]

@@ -66,7 +66,12 @@ class MemoryLocked(RuntimeError):
 
 
 class MemoryDB:
-    """Jarvis's memory: events, actions, conversations, snapshots, preferences and memories."""
+    """Jarvis's memory: events, actions, conversations, snapshots, preferences and memories.
+
+    ``mask`` replaces secrets in a string (the hub passes ``jarvis.core.redact.redact``); it is
+    applied to every string and key before anything is stored. It must act on substrings: a
+    text it leaves unchanged has no part it would change.
+    """
 
     def __init__(
         self,
@@ -96,6 +101,8 @@ class MemoryDB:
         self._ids = IdClock(clock)
         self._mask = mask
         self._closed = False
+        self._stamp = (-1, "")  # the ts string of the latest second an id was issued in
+        self.last_flush: FlushStats | None = None  # for health reports: what the latest flush did
         clean_temp_files(self.path)
         self._tables = {
             name: SegmentedTable(self.path, spec, self._lock, max_records=segment_records,
@@ -192,12 +199,13 @@ class MemoryDB:
                         file_path.unlink()
             for directory in {seg.path.parent for seg in dropped}:
                 fsync_dir(directory)
-            return FlushStats(
+            self.last_flush = FlushStats(
                 files=sum(job.files for job in jobs) + len(small),
                 bytes=sum(job.bytes for job in jobs) + sum(len(data) for _, data in small),
                 deleted=len(dropped),
                 seconds=time.perf_counter() - start,
             )
+            return self.last_flush
 
     def _limits(self, name: str) -> tuple[int | None, int | None]:
         rule = self.retention[name]
@@ -234,21 +242,38 @@ class MemoryDB:
 
     def _add(self, table: SegmentedTable, fields: Mapping[str, Any], ts: TimeLike | None) -> str:
         """Clean and mask ``fields`` (outside the lock), then give them an id and append them."""
-        record = self._clean(fields)
+        encoded = orjson.dumps(fields, default=str, option=orjson.OPT_NON_STR_KEYS)
+        record = self._clean(fields, encoded)
         stamp = self._ts(ts)
-        size = len(orjson.dumps(record)) + 48  # + id and ts
+        size = len(encoded) + 48  # + id and ts
         with self._lock:
             if self._closed:
                 raise RuntimeError("the memory store is closed")
             record_id, ms = self._ids.next()
-            stored = {"id": record_id, "ts": stamp or format_ts(ms / 1000), **record}
+            if stamp is None:
+                second = ms // 1000
+                if second != self._stamp[0]:
+                    self._stamp = (second, format_ts(second))
+                stamp = self._stamp[1]
+            stored = {"id": record_id, "ts": stamp, **record}
             table.append(stored, ms, size)
         return record_id
 
-    def _clean(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+    def _clean(self, fields: Mapping[str, Any], encoded: bytes | None = None) -> dict[str, Any]:
         """Return ``fields`` as plain JSON values (a fresh copy), every string and key masked."""
-        data: dict[str, Any] = orjson.loads(orjson.dumps(fields, default=str, option=orjson.OPT_NON_STR_KEYS))
-        return _mask_all(data, self._mask) if self._mask is not None else data
+        if encoded is None:
+            encoded = orjson.dumps(fields, default=str, option=orjson.OPT_NON_STR_KEYS)
+        data: dict[str, Any] = orjson.loads(encoded)
+        mask = self._mask
+        if mask is None:
+            return data
+        # Without backslashes the JSON holds every string verbatim, so a mask that changes no
+        # part of the whole text has nothing to change in any string: one call, not one per string.
+        if b"\\" not in encoded:
+            text = encoded.decode()
+            if mask(text) == text:
+                return data
+        return _mask_all(data, mask)
 
     def _masked(self, text: str) -> str:
         return self._mask(text) if self._mask is not None else text

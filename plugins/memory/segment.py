@@ -32,10 +32,16 @@ SegKey = tuple[str, int]
 class TableSpec:
     """A segmented table: its name, period, key fields summarised per segment, open records."""
 
+    def key_of(self, name: str, rec: Record) -> Any:
+        """Return the value of key ``name`` for a record."""
+        compute = self.computed.get(name)
+        return rec.get(name) if compute is None else compute(rec)
+
     name: str
     period: str = "hour"
-    keys: Mapping[str, Callable[[Record], Any]] = field(default_factory=dict)
-    open_info: Callable[[Record], Any] | None = None  # not None: the record is open (e.g. unresolved)
+    fields: tuple[str, ...] = ()  # record fields whose distinct values each segment's summary lists
+    computed: Mapping[str, Callable[[Record], Any]] = field(default_factory=dict)  # derived keys
+    open_info: Callable[[Record], Any] | None = None  # not None: the record is open (an unresolved alert)
 
 
 class Summary:
@@ -63,12 +69,20 @@ class Summary:
             self.min_ts = ts
         if ts > self.max_ts:
             self.max_ts = ts
-        for name, key_of in spec.keys.items():
-            if name not in self.overflow:
-                self._add_key(name, key_of(rec))
-        self.set_open(rec, spec)
+        keys = self.keys
+        for name in spec.fields:
+            value = rec.get(name)
+            seen = keys.get(name)
+            if seen is None or value not in seen:  # most values were seen before: one lookup
+                self._add_key(name, value)
+        for name, compute in spec.computed.items():
+            self._add_key(name, compute(rec))
+        if spec.open_info is not None:
+            self.set_open(rec, spec)
 
     def _add_key(self, name: str, value: Any) -> None:
+        if name in self.overflow:
+            return
         values = self.keys.setdefault(name, set())
         try:
             if value in values:

@@ -50,7 +50,6 @@ class SegmentedTable:
         self.lock = lock
         self.max_records, self.max_bytes, self.cache_segments = max_records, max_bytes, max(1, cache_segments)
         self.total = 0
-        self.on_drop: Callable[[Segment], None] | None = None
         self._segments: list[Segment] = []
         self._by_period: dict[str, list[Segment]] = {}
         self._head: Segment | None = None
@@ -243,8 +242,6 @@ class SegmentedTable:
             seg.deleted, seg.docs = True, None
             self.total -= seg.summary.count
             dropped.append(seg)
-            if self.on_drop is not None:
-                self.on_drop(seg)
         return dropped
 
     # -- reading -------------------------------------------------------------------------------
@@ -318,7 +315,7 @@ class SegmentedTable:
         oldest_first: bool = False,
     ) -> Iterator[Record]:
         """Yield records newest first (or oldest first) with ``since <= ts <= until`` and keys in ``where``."""
-        keys = self.spec.keys
+        spec = self.spec
         segments = self.newest_first()
         if oldest_first:
             segments.reverse()
@@ -335,7 +332,7 @@ class SegmentedTable:
                 ts = rec["ts"]
                 if (since and ts < since) or (until and ts > until):
                     continue
-                if where and any(keys[name](rec) not in wanted for name, wanted in where.items()):
+                if where and any(spec.key_of(name, rec) not in wanted for name, wanted in where.items()):
                     continue
                 yield rec
 

@@ -29,24 +29,14 @@ def table_specs(tracked_types: Collection[str]) -> dict[str, TableSpec]:
     """Return the specs of the segmented tables; events of ``tracked_types`` are indexed while open."""
     tracked = frozenset(tracked_types)
 
-    def open_event(rec: Record) -> list[Any] | None:
-        if rec.get("type") in tracked and not rec.get("resolved"):
-            return [rec["type"], rec.get("event_id")]
-        return None
+    def open_event(rec: Record) -> Record | None:
+        # the open record itself: unresolved() reads no segment (open alerts are few)
+        return rec if rec.get("type") in tracked and not rec.get("resolved") else None
 
     return {
-        "events": TableSpec(
-            "events",
-            "hour",
-            {name: (lambda rec, n=name: rec.get(n)) for name in ("node", "type", "severity", "source", "vmid")},
-            open_event,
-        ),
-        "actions": TableSpec(
-            "actions",
-            "day",
-            {"target": _target, "tool": lambda rec: rec.get("tool"), "status": lambda rec: rec.get("status")},
-        ),
-        "conversations": TableSpec("conversations", "day", {"session": lambda rec: rec.get("session")}),
+        "events": TableSpec("events", "hour", ("node", "type", "severity", "source", "vmid"), open_info=open_event),
+        "actions": TableSpec("actions", "day", ("tool", "status"), {"target": _target}),
+        "conversations": TableSpec("conversations", "day", ("session",)),
         "snapshots": TableSpec("snapshots", "day"),
     }
 
@@ -110,7 +100,7 @@ class Events(_Table):
             found = self._table.find(record_id)
             if found is None:
                 open_ids = self._table.open_records()
-                rid = next((rid for rid, info in open_ids.items() if info[1] == record_id), None)
+                rid = next((rid for rid, info in open_ids.items() if info.get("event_id") == record_id), None)
                 found = self._table.find(rid) if rid else None
             if found is None:
                 return None
@@ -138,12 +128,10 @@ class Events(_Table):
         return _copies(scan, limit)
 
     def unresolved(self, type: str = "alert", *, limit: int | None = 100) -> list[Record]:
-        """Return open events of a tracked type (default alerts), newest first, from the index."""
-        with self._db._lock:
-            open_ids = sorted((rid for rid, info in self._table.open_records().items() if info[0] == type),
-                              reverse=True)  # fmt: skip
-            found = (self._table.find(rid) for rid in islice(open_ids, limit))
-            return [dict(hit[2]) for hit in found if hit is not None]
+        """Return open events of a tracked type (default alerts), newest first, from the summaries."""
+        opened = [rec for rec in self._table.open_records().values() if rec.get("type") == type]
+        opened.sort(key=lambda rec: rec["id"], reverse=True)
+        return _copies(opened, limit)
 
 
 class Actions(_Table):
