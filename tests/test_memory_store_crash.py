@@ -68,18 +68,19 @@ def stored_events(root: Path) -> list[dict[str, Any]]:
 def test_every_commit_survives_kill_9_at_random_moments_and_files_open_with_tinydb(tmp_path: Path) -> None:
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
-    committed, next_seq, during_writes = -1, 0, 0
+    committed, next_seq, commits = -1, 0, 0
     resolved: set[int] = set()
     seen: dict[str, tuple[int, int, int]] = {}
     for round_ in range(KILLS):
         proc = start_writer(tmp_path, next_seq, seed + round_)
-        if rng.random() < 0.1:  # sometimes while it starts: opening, recovering, cleaning up
+        if round_ % 10 == 9:  # every tenth while it starts: opening, recovering, cleaning up
             time.sleep(rng.uniform(0.0, 0.2))
         else:
             wait_ready(proc)
             time.sleep(rng.uniform(0.0, 0.15))
-            during_writes += 1
-        for line in kill(proc):
+        lines = kill(proc)
+        commits += any(line[0] == "committed" for line in lines)
+        for line in lines:
             if line[0] == "committed":
                 committed = max(committed, int(line[1]))
                 resolved.update(int(seq) for seq in line[2:])
@@ -95,8 +96,9 @@ def test_every_commit_survives_kill_9_at_random_moments_and_files_open_with_tiny
         next_seq = max(seqs, default=-1) + 1
         assert not list(tmp_path.rglob("*.tmp")), "reopening cleans up temp files"
 
-    assert during_writes >= 95
-    assert committed > 10 * KILLS  # the directory grew: recovery ran against real history
+    print(f"seed {seed}: {commits} of {KILLS} rounds committed before the kill; {committed + 1} events committed")
+    assert commits > KILLS // 2  # most kills landed while writing, not before the first commit
+    assert committed > 1000  # the directory grew: recovery ran against real history
     with MemoryDB(tmp_path, autoflush=False) as db:
         assert db.stats()["events"]["segments"] > 20
     for name in file_states(tmp_path):
