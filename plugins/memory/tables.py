@@ -6,7 +6,7 @@ them as read-only). Queries run newest first and skip segments by their summarie
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ def _target(rec: Record) -> str | None:
     return None if kind is None else f"{kind}:{rec.get('target_id')}"
 
 
-def table_specs(tracked_types: Collection[str]) -> dict[str, TableSpec]:
+def table_specs(tracked_types: Iterable[str]) -> dict[str, TableSpec]:
     """Return the specs of the segmented tables; events of ``tracked_types`` are indexed while open."""
     tracked = frozenset(tracked_types)
 
