@@ -4,13 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint bench system-deps clean
+.PHONY: demo test lint bench system-deps llm-setup clean
 
 demo: $(STAMP)
 	@.ci/system-deps.sh demo || echo "note: mosquitto not installed; the demo uses its embedded broker"
 	$(BIN)/jarvis demo $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) llm-setup
 	.ci/system-deps.sh test
 	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; fi; exit $$status
@@ -36,6 +36,10 @@ $(STAMP):
 
 system-deps:
 	.ci/system-deps.sh test
+
+# The real local LLM the tests talk to (llama-cpp-python + SmolLM2), built once into ~/.cache/jarvis.
+llm-setup:
+	@.ci/llm-setup.sh
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the system packages Jarvis's demo or tests need, only when missing and only when
-# we may (root, or passwordless sudo). Usage: system-deps.sh demo|test|venv
+# we may (root, or passwordless sudo). Usage: system-deps.sh demo|test|venv|llm
 set -euo pipefail
 what=${1:-test}
 
@@ -8,6 +8,7 @@ need=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 case "$what" in
   venv) need+=(python3-venv) ;;
+  llm) have c++ || need+=(g++); have cmake || need+=(cmake) ;;  # building llama-cpp-python
   demo) have mosquitto || need+=(mosquitto); have mosquitto_sub || need+=(mosquitto-clients) ;;
   test)
     have mosquitto || need+=(mosquitto)
@@ -18,7 +19,7 @@ case "$what" in
     have runc || need+=(runc)
     [ -x /bin/busybox ] || need+=(busybox-static)
     ;;
-  *) echo "usage: $0 demo|test|venv" >&2; exit 2 ;;
+  *) echo "usage: $0 demo|test|venv|llm" >&2; exit 2 ;;
 esac
 [ ${#need[@]} -eq 0 ] && exit 0
 

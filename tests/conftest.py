@@ -15,4 +15,5 @@ pytest_plugins = [
     "tests.fixtures.sim",
     "tests.fixtures.sshd",
     "tests.fixtures.podman",
+    "tests.fixtures.llm",
 ]
