@@ -29,6 +29,7 @@ from jarvis.mqtt.publisher import StatePublisher
 from jarvis.plugins.proxmox.client import PveClient
 from jarvis.plugins.proxmox.config import ProxmoxConfig
 from jarvis.plugins.proxmox.coordinator import Coordinator
+from jarvis.plugins.proxmox.kinds import KINDS
 
 
 def spawn(nodes: int, guests: int, tick_s: float) -> tuple[subprocess.Popen[str], dict[str, Any]]:
@@ -87,8 +88,8 @@ async def bench_ours(info: dict[str, Any], admin: Admin, cycles: int, pause_s: f
     async def count(messages: list[tuple[str, bytes]]) -> None:
         sent.extend(topic for topic, _payload in messages)
 
-    # The hub's own publisher with its default deadbands; only the broker I/O is left out.
-    publisher = StatePublisher("jarvis", count)
+    # The hub's own publisher with the deadbands of the plugin's kinds; only the broker I/O is left out.
+    publisher = StatePublisher("jarvis", count, kinds=KINDS)
     store.subscribe(publisher.on_changes)
     store.apply("proxmox:cluster", await coordinator.poll_fast())  # warm-up: everything is new
     store.apply("proxmox:nodes", await coordinator.poll_nodes())
@@ -209,7 +210,7 @@ def main() -> None:
     parser.add_argument("--guests", type=int, default=5000)
     parser.add_argument("--cycles", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=10, help="unmeasured cycles first")
-    parser.add_argument("--scrapes", type=int, default=3)
+    parser.add_argument("--scrapes", type=int, default=3, help="exporter scrapes (0: leave the peer out)")
     parser.add_argument("--tick", type=float, default=2.0, help="simulator metrics period")
     parser.add_argument("--pause", type=float, default=2.5, help="seconds between cycles")
     args = parser.parse_args()
@@ -217,7 +218,7 @@ def main() -> None:
     try:
         admin = Admin(info)
         ours = asyncio.run(bench_ours(info, admin, args.cycles, args.pause, args.warmup))
-        exporter = bench_exporter(info, admin, args.scrapes)
+        exporter = bench_exporter(info, admin, args.scrapes) if args.scrapes else None
         print(report(args, ours, exporter))
     finally:
         proc.terminate()
