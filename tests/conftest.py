@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.sim",
     "tests.fixtures.sshd",
     "tests.fixtures.podman",
+    "tests.fixtures.homeassistant",
 ]
