@@ -319,6 +319,12 @@ REJECTED: dict[str, tuple[dict[str, Any], str, str]] = {
     "component without unique_id": (
         _one(_without(SENSOR, "uniq_id")),
         "required key not provided @ data['components']['c']['unique_id']", DEVICE),
+    "unknown platform": (
+        _one(SENSOR | {"p": "gauge"}),
+        "value must be one of ['alarm_control_panel', 'binary_sensor', 'button'", DEVICE),
+    "binary_sensor device_class online": (
+        _one({"p": "binary_sensor", "uniq_id": "u", "stat_t": f"{BASE}/node/x/state", "dev_cla": "online"}),
+        "Error 'expected BinarySensorDeviceClass or one of 'battery'", COMPONENT),
     "component without platform": (
         _one(_without(SENSOR, "p")),
         "required key not provided @ data['components']['c']['platform']", DEVICE),
