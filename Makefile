@@ -4,13 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint bench system-deps llm-setup clean
+.PHONY: demo test lint bench system-deps llm-setup ha-venv clean
 
 demo: $(STAMP)
 	@.ci/system-deps.sh demo || echo "note: mosquitto not installed; the demo uses its embedded broker"
 	$(BIN)/jarvis demo $(ARGS)
 
-test: $(STAMP) llm-setup
+test: $(STAMP) llm-setup ha-venv
 	.ci/system-deps.sh test
 	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; fi; exit $$status
@@ -40,6 +40,11 @@ system-deps:
 # The real local LLM the tests talk to (llama-cpp-python + SmolLM2), built once into ~/.cache/jarvis.
 llm-setup:
 	@.ci/llm-setup.sh
+
+# Home Assistant 2025.4 for the HA tests, in its own Python 3.13 venv under ~/.cache/jarvis
+# (built once, a few minutes; instant afterwards).
+ha-venv:
+	@.ci/ha-setup.sh
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -16,4 +16,5 @@ pytest_plugins = [
     "tests.fixtures.sshd",
     "tests.fixtures.podman",
     "tests.fixtures.llm",
+    "tests.fixtures.homeassistant",
 ]
