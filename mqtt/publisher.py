@@ -118,7 +118,9 @@ class StatePublisher:
                 self.counters["cleared"] += 1
             elif differs(published.get(key), data):
                 batch.append((topic(key), encode(data)))
-                published[key] = data
+                # A plain copy to compare the next change against: reading a dict subclass
+                # (the store's immutable Payload) field by field costs more than the copy.
+                published[key] = dict(data)
             else:
                 suppressed += 1
         self.counters["suppressed"] += suppressed
@@ -134,7 +136,7 @@ class StatePublisher:
         self.pending.clear()
         batch = [(self.topic(key), encode(data)) for key, data in state.items()]
         batch += [(self.topic(key), b"") for key in self.published if key not in state]
-        self.published = dict(state)
+        self.published = {key: dict(data) for key, data in state.items()}
         await self._send_all(batch)
         self.counters["state_messages"] += len(batch)
         return len(state)

@@ -119,11 +119,15 @@ def published(row: Row, live: bool) -> Row:
 
 def count_row(tally: dict[str, list[int]], row: Mapping[str, Any]) -> None:
     """Count a guest into node -> [running, total, templates, running templates]."""
-    entry = tally.get(row["node"])
+    count(tally, row["node"], row["status"] == "running", row["template"])
+
+
+def count(tally: dict[str, list[int]], node: str, running: bool, template: bool) -> None:
+    """Count one guest on ``node`` into the tally (the parse loop calls this with item fields)."""
+    entry = tally.get(node)
     if entry is None:
-        entry = tally[row["node"]] = [0, 0, 0, 0]
-    running = row["status"] == "running"
-    if row["template"]:
+        entry = tally[node] = [0, 0, 0, 0]
+    if template:
         entry[2] += 1
         entry[3] += running
     else:
@@ -166,8 +170,8 @@ class GuestTable(MutableMapping[int, Row]):
         if tally is not None:
             if vmid in self.rows:
                 self._tally = None  # listed twice: count again from the rows when asked
-            else:
-                count_row(tally, row)
+            else:  # from the item: subscripting a row (a dict subclass) is slower
+                count(tally, item.node or "", item.status == "running", bool(item.template))
         self.rows[vmid] = row
         self.raw[vmid] = item
 
