@@ -48,14 +48,15 @@ def assert_well_formed(reply: dict[str, Any]) -> None:
 
 
 async def ask(peer: AsyncPeer, topic: str, payload: bytes, within: float = 5.0) -> dict[str, Any]:
-    """Publish with a Response Topic and correlation data; return the matching reply."""
+    """Publish with a Response Topic (in the peer's reply space) and correlation data; return the reply."""
     correlation = uuid.uuid4().bytes
     since = peer.mark()
-    await peer.publish(topic, payload, response_topic=REPLY_TO, correlation=correlation)
+    reply_to = f"{BASE}/reply/{peer.user}/bad" if peer.user else REPLY_TO
+    await peer.publish(topic, payload, response_topic=reply_to, correlation=correlation)
 
     def mine(message: aiomqtt.Message) -> bool:
         props = message.properties
-        return message.topic.value == REPLY_TO and getattr(props, "CorrelationData", None) == correlation
+        return message.topic.value == reply_to and getattr(props, "CorrelationData", None) == correlation
 
     reply: dict[str, Any] = payload_of(await peer.wait_for(mine, within, since, f"reply to {topic[:80]}"))
     assert_well_formed(reply)
@@ -80,13 +81,14 @@ async def replies(bridged_hub: Bridged, peer: AsyncPeer) -> AsyncIterator[AsyncP
 
 @pytest.fixture
 async def unfiltered(bridged_hub: Bridged, replies: AsyncPeer) -> AsyncIterator[AsyncPeer]:
-    """A client the ACL lets write anywhere under the base topic (the hub role).
+    """An admin's per-user account: it may write any command-shaped topic in its own space.
 
-    The dashboard may only write the contract's command topics; with this client the broker
-    filters nothing, so odd command topics reach the hub and its own checks are what is tested.
+    The dashboard may only write the contract's command topics; this client's grants
+    (``jarvis/user/admin1/+/+/action``...) let odd command topics reach the hub, so its own
+    checks are what is tested. Use ``client.topic(rel)`` for the topic it sends on.
     """
-    async with AsyncPeer(bridged_hub[2], "hub") as client:
-        await client.subscribe(f"{BASE}/reply/dashboard/#")
+    async with AsyncPeer(bridged_hub[2], "admin1") as client:
+        await client.subscribe(f"{BASE}/reply/admin1/#")
         yield client
 
 
@@ -164,7 +166,7 @@ async def test_a_payload_over_the_broker_limit_costs_the_sender_its_connection_n
 ) -> None:
     _hub, _bridge, broker = bridged_hub
     # MQTT 3.1.1: the client is not told the broker's maximum packet size, so it really sends it.
-    async with AsyncPeer(broker, protocol=aiomqtt.ProtocolVersion.V311) as flooder:
+    async with AsyncPeer(broker, "viewer1", protocol=aiomqtt.ProtocolVersion.V311) as flooder:
         # The broker may reset the connection before the write completes: that is the point.
         with contextlib.suppress(aiomqtt.MqttError):
             await flooder.client.publish(f"{REQUEST}/tool/probe.echo", b"x" * (2 * 1024 * 1024), qos=0, timeout=3)
@@ -231,7 +233,7 @@ BAD_COMMANDS = [
 async def test_a_bad_command_gets_an_error_reply_when_it_asks_for_one(
     unfiltered: AsyncPeer, probe: ProbePlugin, topic: str, payload: bytes, code: str
 ) -> None:
-    reply = await ask(unfiltered, f"{BASE}/{topic}", payload)
+    reply = await ask(unfiltered, unfiltered.topic(topic), payload)
     assert reply["status"] == "error" and reply["error"]["code"] == code, reply
     assert sum(probe.calls.values()) == 0
 
@@ -345,7 +347,7 @@ async def test_fuzz_retained_messages_are_never_answered(router: Router, topic: 
 async def test_fuzz_end_to_end_through_the_broker(
     bridged_hub: Bridged, unfiltered: AsyncPeer, topic: str, payload: bytes
 ) -> None:
-    await ask(unfiltered, topic, payload)
+    await ask(unfiltered, unfiltered.topic(topic.removeprefix(f"{BASE}/")), payload)
     assert bridged_hub[1].link.counters["connects"] == 1
 
 
