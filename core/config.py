@@ -155,6 +155,8 @@ class AuthConfig(_Strict):
     """Who may do what: roles, the users file, the two-person rule."""
 
     users_file: str = Field("users.yaml", description="users and their roles (relative to config.yaml)")
+    broker_passwd_file: str = Field("mosquitto/passwd", description="mosquitto's password file, for `jarvis passwd`")
+    broker_acl_file: str = Field("mosquitto/acl", description="mosquitto's ACL file, for `jarvis passwd`")
     two_person_rule: bool = Field(False, description="a different user must approve a confirmation")
     anonymous_role: str | None = Field(
         None, description="role of anonymous broker clients (the demo's loopback broker: admin)"

@@ -16,7 +16,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -417,12 +416,3 @@ async def start_demo_broker(mqtt_port: int = 0, ws_port: int = 0) -> MosquittoPr
     from jarvis.mqtt.embedded import start_embedded_broker
 
     return await start_embedded_broker(mqtt_port, ws_port)
-
-
-def make_users(passwd_file: Path) -> int:
-    """Create or update the broker's password file for the hub, dashboard and homeassistant roles."""
-    folder = mosquitto_dir()
-    if folder is None:
-        print("jarvis broker-users: mosquitto/make-users not found in this installation", file=sys.stderr)
-        return 1
-    return subprocess.run(["bash", str(folder / "make-users"), str(passwd_file)], check=False).returncode

@@ -29,7 +29,9 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 log = logging.getLogger("jarvis.mqtt")
 FIRST_BACKOFF_S = 0.5
 TAKEOVER_PAUSE_S = 10.0  # another client with our identity: do not fight it at full speed
-SESSION_TAKEN_OVER = 142  # MQTT 5 DISCONNECT reason code
+SESSION_TAKEN_OVER = 142  # MQTT 5 DISCONNECT reason code (mosquitto 2.0 just closes the socket)
+QUICK_DROP_S = 30.0  # dropped this soon after connecting, while the broker still accepts us...
+QUICK_DROPS_FOR_TAKEOVER = 2  # ...this often within a minute: someone else connects as the hub
 CONNECT_TIMEOUT_S = 5.0
 # Both ends of the hub's link send at once (no Nagle): a QoS 1 round trip otherwise waits for
 # the peer's delayed ACK, ~40 ms (docs/performance.md). mosquitto's side is set_tcp_nodelay.
@@ -99,7 +101,8 @@ class BrokerLink:
         self.ready = asyncio.Event()  # connected, subscribed and on_connect done
         self.counters = {"published": 0, "received": 0, "dropped": 0, "connects": 0, "bytes_out": 0,
                          "takeovers": 0, "control": 0}
-        self.session_present: bool | None = None
+        self.last_disconnect: int | None = None  # the MQTT reason code of the last drop
+        self._quick_drops: list[float] = []
         self._client: aiomqtt.Client | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self._limit = asyncio.Semaphore(max_concurrent)
@@ -139,7 +142,23 @@ class BrokerLink:
         )
         # The publisher sends state in concurrent chunks; that is intended, not a backlog.
         client.pending_calls_threshold = 10_000
+        self._watch_disconnects(client)
         return client
+
+    def _watch_disconnects(self, client: aiomqtt.Client) -> None:
+        """Remember the broker's reason for dropping us (aiomqtt's iteration error does not carry it)."""
+        inner = seams.paho_client(client)
+        if inner is None:
+            return
+        original = inner.on_disconnect
+
+        def on_disconnect(*args: Any) -> None:
+            reason = args[3] if len(args) > 3 else None
+            self.last_disconnect = getattr(reason, "value", reason) if reason is not None else None
+            if original is not None:
+                original(*args)
+
+        inner.on_disconnect = on_disconnect
 
     def _protocols(self) -> list[str]:
         if self.config.protocol != "auto":
@@ -155,8 +174,10 @@ class BrokerLink:
             taken_over = False
             for protocol in self._protocols():
                 client = self._client_for(protocol)
+                self.last_disconnect = None
                 try:
                     async with client:
+                        connected_at = time.monotonic()
                         self._client, self.protocol = client, protocol
                         self.counters["connects"] += 1
                         self.connected.set()
@@ -169,7 +190,7 @@ class BrokerLink:
                 except aiomqtt.MqttError as error:
                     failures.append(f"MQTT {protocol}: {error}")
                     if self._client is client:
-                        taken_over = _reason(error) == SESSION_TAKEN_OVER
+                        taken_over = self._taken_over(error, time.monotonic() - connected_at)
                         break  # we were connected: the link dropped, so retry the same protocol
                     seams.abandon(client)
                 finally:
@@ -181,13 +202,25 @@ class BrokerLink:
             if taken_over:
                 self.counters["takeovers"] += 1
                 delay = max(delay, TAKEOVER_PAUSE_S)
-                log.error("another client connected as the hub (user %s): the broker dropped our session. "
-                          "Is a second hub, or a tool, using the hub's credentials? Reconnecting in %.0f s",
-                          self.config.username or "anonymous", delay)
+                log.error("another client connected as the hub (user %s): the broker keeps dropping our "
+                          "connection right after we connect. Is a second hub, or a tool, using the hub's "
+                          "credentials? Reconnecting in %.0f s", self.config.username or "anonymous", delay)
             else:
                 log.warning("broker link down (%s); retrying in %.1f s", "; ".join(failures) or "closed", delay)
             await asyncio.sleep(delay)
             backoff = min(backoff * 2, self.config.reconnect_max_s)
+
+    def _taken_over(self, error: aiomqtt.MqttError, connected_s: float) -> bool:
+        """Tell a takeover from an ordinary drop: the broker's reason, or quick drops in a row."""
+        if SESSION_TAKEN_OVER in (_reason(error), self.last_disconnect):
+            return True
+        now = time.monotonic()
+        if connected_s < QUICK_DROP_S:
+            self._quick_drops = [t for t in self._quick_drops if now - t < 60.0] + [now]
+        if len(self._quick_drops) >= QUICK_DROPS_FOR_TAKEOVER:
+            self._quick_drops.clear()
+            return True
+        return False
 
     def _dispatch(self, message: aiomqtt.Message) -> None:
         self.counters["received"] += 1
