@@ -14,6 +14,7 @@ import logging
 import random
 import socket
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any

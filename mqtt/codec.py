@@ -104,3 +104,33 @@ def age_s(body: Any) -> float | None:
         return None
     when = sent_at(body["ts"])
     return None if when is None else time.time() - when
+
+
+def submitted_strings(rel: str, payload: bytes) -> set[str]:
+    """Every string a sender put in a message: topic levels, plain text, JSON keys and values."""
+    found = {part for part in rel.split("/") if part}
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return found
+    found.add(text.strip())
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return found
+
+    def walk(item: Any, depth: int = 0) -> None:
+        if depth > 20:
+            return
+        if isinstance(item, str):
+            found.add(item)
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                found.add(key)
+                walk(inner, depth + 1)
+        elif isinstance(item, list):
+            for inner in item:
+                walk(inner, depth + 1)
+
+    walk(value)
+    return found

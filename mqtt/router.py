@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from jarvis.core.redact import MASK
 from jarvis.core.tools import Reply, error
-from jarvis.mqtt.codec import BadPayload, age_s, decode_command, decode_request
+from jarvis.mqtt.codec import BadPayload, age_s, decode_command, decode_request, submitted_strings
 from jarvis.mqtt.identity import Identities, Origin, valid_ids, valid_session
 
 if TYPE_CHECKING:
@@ -26,6 +27,9 @@ __all__ = ["BadPayload", "Outgoing", "Router", "decode_command", "decode_request
 log = logging.getLogger("jarvis.mqtt.router")
 _SAFE_SEGMENT = re.compile(r"[^A-Za-z0-9_.-]+")
 CONTROL_REQUESTS = frozenset({"confirm", "autonomy"})
+MIN_SECRET = 4  # shorter values are never registered as secrets (core/redact.py)
+TOPIC_WORDS = frozenset({"bridge", "request", "response", "autonomy", "chat", "user", "reply", "set", "action",
+                         "tool", "state"})
 
 
 @dataclass(slots=True)
@@ -131,12 +135,33 @@ class Router:
         self.counters["requests"] += 1
         if reply["status"] == "error":
             self.counters["errors"] += 1
+            reply["error"]["message"] = self._unquote(reply["error"]["message"], origin, message)
             if topic is None:
                 log.warning("%s on %s failed: %s", origin.family, message.topic[:120], reply["error"]["message"])
         if topic is None:
             return None
         reply["transaction"] = transaction
         return Outgoing(topic, reply, message.correlation_data)
+
+    def _unquote(self, text: str, origin: Origin, message: InMessage) -> str:
+        """Mask what the sender submitted wherever an error quotes it (a plugin's message may).
+
+        Secrets are masked in every message; if a submitted guess were masked only when it was
+        a secret, the reply would confirm the guess. So every submitted string is masked alike,
+        except the hub's public names (tools, requests), which the sender could read anyway.
+        """
+        public = self._public_names()
+        for value in sorted(submitted_strings(origin.rel, message.payload), key=len, reverse=True):
+            if len(value) >= MIN_SECRET and value not in public and value in text:
+                text = text.replace(value, MASK)
+        return text
+
+    def _public_names(self) -> set[str]:
+        registrations = self.hub.registrations
+        kinds = registrations.kinds.items.values()
+        return {*TOPIC_WORDS, *self.hub.pipeline.registry.tools, *registrations.requests,
+                *registrations.call_sources, *(kind.topic.split("/")[0] for kind in kinds),
+                *(payload for kind in kinds for verb in kind.verbs for payload in verb.payloads)}
 
     def _refused_text(self, origin: Origin) -> str:
         if origin.readers is None:
