@@ -28,7 +28,9 @@ def ssh_overrides(sshd: SshdServer, **auth: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def ssh_hub(mqtt_broker: MosquittoProcess, sshd: SshdServer, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+async def ssh_hub(
+    mqtt_broker: MosquittoProcess, sshd: SshdServer, request: pytest.FixtureRequest
+) -> AsyncIterator[Any]:
     auth = {"users_file": str(mqtt_broker.users_file), **getattr(request, "param", {})}
     async with bridged(mqtt_broker, ssh_overrides(sshd, **auth), plugins=["ssh"]) as (hub, bridge):
         yield hub, bridge, mqtt_broker
@@ -39,7 +41,7 @@ async def test_an_operator_cannot_ask_for_a_free_form_shell(ssh_hub: Any, sshd: 
     logins = sshd.accepted_logins()
     async with AsyncPeer(broker, "operator1") as operator, AsyncPeer(broker, "dashboard") as dashboard:
         await dashboard.subscribe(f"{BASE}/bridge/response/#")
-        for peer in (operator, dashboard):
+        for peer in (dashboard, operator):
             reply = await peer.request("tool/ssh.exec", {"host": "lab", "argv": PWNED})
             assert reply["status"] == "error" and reply["error"]["code"] == "forbidden", reply
             assert "ssh.exec" in reply["error"]["message"]

@@ -187,6 +187,8 @@ class Coordinator:
                 del self.model.unreachable[name]
         if denied:
             raise UpdateFailed(denied[0])
+        if not self.fast_ok:  # the cluster view failed meanwhile: what it published stays marked stale
+            return Snapshot([], complete=False, metrics={"api_calls": calls[0], "skipped": "no cluster"})
         changed = {n for n in names if self.model.node_online(n) != before[n]}
         entities = node_entities(self.model, names)
         if changed:
@@ -219,6 +221,8 @@ class Coordinator:
                 del self.model.storage_detail[key]
             for item in parse_storage_list(result, name):
                 self.model.storage_detail[(name, item.storage)] = item
+        if not self.fast_ok:  # the cluster view failed meanwhile: what it published stays marked stale
+            return Snapshot([], complete=False, metrics={"api_calls": calls[0], "skipped": "no cluster"})
         return Snapshot(storage_entities(self.model, polled), complete=False,
                         metrics={"api_calls": calls[0]})
 
