@@ -45,8 +45,10 @@ class _Minted:
 
 
 def topic_roots(hub: Hub) -> list[str]:
-    """The first topic level of every entity kind the hub publishes (what users may read)."""
-    return sorted({kind.topic.split("/")[0] for kind in hub.registrations.kinds.items.values()})
+    """The first topic level of everything the hub publishes: its kinds' and its state's (users may read them)."""
+    roots = {kind.topic.split("/")[0] for kind in hub.registrations.kinds.items.values()}
+    roots |= {key[0] for key in hub.state.items()}
+    return sorted(roots - {"reply", "user"})
 
 
 class DynsecSessions:
