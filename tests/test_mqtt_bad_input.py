@@ -23,6 +23,7 @@ from jarvis.core.hub import Hub
 from jarvis.mqtt.bridge import MqttBridge
 from jarvis.mqtt.broker import MosquittoProcess
 from jarvis.mqtt.client import InMessage
+from jarvis.mqtt.publisher import encode
 from jarvis.mqtt.router import Router, safe_topic_part
 
 from tests.fixtures.bridge import BASE, AsyncPeer, ProbePlugin, payload_of
@@ -249,6 +250,11 @@ async def test_a_bad_command_without_a_response_topic_is_logged_on_bridge_log(re
 
 SEGMENT = st.text(st.characters(categories=("L", "N", "P", "S", "Zs"), exclude_characters="+#/"),
                   min_size=1, max_size=30)
+# Ids another script reads as a number: Arabic-Indic, fullwidth and Devanagari digits, leading zeros.
+ODD_IDS = st.sampled_from(["١٠٨", "۱۰۸", "１０８", "१०८", "000108", "0108", "108\u200b", "1_08", "٠"])
+# Text with lone UTF-16 surrogates, which JSON can carry (as \ud800 escapes) and UTF-8 cannot.
+SURROGATE_TEXT = st.lists(st.one_of(st.characters(), st.sampled_from(["\ud800", "\udbff", "\udc00", "\udfff"])),
+                          min_size=1, max_size=12).map("".join)
 REQUEST_TOPICS = st.one_of(
     st.sampled_from(["tool/probe.echo", "tool/probe.poke", "tool/probe.destroy", "tool/probe.boom",
                      "confirm", "autonomy", "refresh", "plugins", "tool"]),
@@ -258,6 +264,7 @@ REQUEST_TOPICS = st.one_of(
 ).map(lambda command: f"{REQUEST}/{command}")
 COMMAND_TOPICS = st.one_of(
     st.tuples(st.sampled_from(["guest"]), SEGMENT, st.sampled_from(["set", "action"])).map("/".join),
+    st.tuples(st.sampled_from(["guest", "node"]), ODD_IDS, st.sampled_from(["set", "action"])).map("/".join),
     SEGMENT.map(lambda node: f"node/{node}/action"),
     st.tuples(SEGMENT, SEGMENT).map(lambda hc: f"docker/{hc[0]}/{hc[1]}/action"),
     st.tuples(SEGMENT, SEGMENT, st.sampled_from(["set", "action"])).map("/".join),
@@ -265,8 +272,10 @@ COMMAND_TOPICS = st.one_of(
 ANY_TOPIC = st.one_of(REQUEST_TOPICS, COMMAND_TOPICS)
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
+    | SURROGATE_TEXT,
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10) | SURROGATE_TEXT, children,
+                                                                       max_size=5),
     max_leaves=20,
 )
 ARGS = st.one_of(
@@ -334,6 +343,54 @@ async def test_fuzz_request_topics_with_arbitrary_json(router: Router, topic: st
 @given(topic=COMMAND_TOPICS, payload=st.one_of(COMMAND_BODY, st.binary(max_size=200)))
 async def test_fuzz_command_topics_with_arbitrary_payloads(router: Router, topic: str, payload: bytes) -> None:
     await route_and_check(router, topic, payload)
+
+
+HOSTILE_REPLY_TOPICS = st.one_of(
+    st.sampled_from([f"{BASE}/bridge/state", f"{BASE}/bridge/request/refresh", f"{BASE}/guest/100/action",
+                     f"{BASE}/reply/homeassistant/x", f"{BASE}/reply/admin1/x", f"{BASE}/reply/dashboard",
+                     f"{BASE}/reply/dashboardx/1", f"{BASE}/reply/dashboard/+", f"{BASE}/reply/#", f"{BASE}/event",
+                     f"{BASE}/confirm/abc", "homeassistant/status", "$SYS/broker/x", "$CONTROL/dynamic-security/v1",
+                     "", "/", f"{BASE}/reply/", f"{BASE}/reply/dashboard/../homeassistant", "\u0000", "x" * 70_000]),
+    SEGMENT.map(lambda s: f"{BASE}/reply/{s}"),
+    SEGMENT.map(lambda s: f"{BASE}/{s}/state"),
+)
+
+
+def allowed_reply(topic: str, sent_on: str) -> bool:
+    """Where an answer may go: the reply space of an account that may send on ``sent_on``
+    (requests: dashboard; commands: dashboard or homeassistant), or the contract's response topics."""
+    senders = ("dashboard",) if sent_on.startswith(REQUEST) else ("dashboard", "homeassistant")
+    return topic.startswith(f"{BASE}/bridge/response/") or any(
+        topic == f"{BASE}/reply/{user}" or topic.startswith(f"{BASE}/reply/{user}/") for user in senders)
+
+
+@fuzz(400)
+@given(topic=ANY_TOPIC, payload=PAYLOAD, reply_to=HOSTILE_REPLY_TOPICS)
+async def test_fuzz_hostile_response_topics_never_steer_a_reply(
+    router: Router, probe: ProbePlugin, topic: str, payload: bytes, reply_to: str
+) -> None:
+    before = sum(probe.calls.values())
+    message = InMessage(topic=topic, payload=payload, retain=False, response_topic=reply_to, correlation_data=b"c")
+    reply = await router.route(message)
+    if allowed_reply(reply_to, topic):
+        return
+    assert sum(probe.calls.values()) == before, f"ran a call whose answer was aimed at {reply_to!r}"
+    if reply is not None:
+        assert allowed_reply(reply.topic, topic) and reply.topic != reply_to, reply.topic
+        assert reply.payload["error"]["code"] == "invalid_response_topic"
+
+
+@fuzz(300)
+@given(command=st.sampled_from(["tool/probe.echo", "tool/probe.poke", "confirm", "autonomy"]), text=SURROGATE_TEXT)
+async def test_fuzz_lone_surrogates_are_refused_at_the_boundary(router: Router, command: str, text: str) -> None:
+    body = json.dumps({"args": {"text": text, "id": text, "mode": text}, "transaction": text}).encode()
+    reply = await router.route(InMessage(f"{REQUEST}/{command}", body, False, REPLY_TO, b"c"))
+    assert reply is not None
+    # A high surrogate followed by a low one is a valid pair in JSON; only a lone one is invalid text.
+    surrogate = any("\ud800" <= ch <= "\udfff" for ch in json.loads(json.dumps(text)))
+    if surrogate:
+        assert reply.payload["error"]["code"] == "invalid_payload" and reply.payload["transaction"] is None
+    encode(reply.payload).decode("utf-8")
 
 
 @fuzz(200)
