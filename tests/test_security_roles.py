@@ -106,11 +106,12 @@ async def test_each_role_may_do_what_its_row_says(mqtt_broker: MosquittoProcess,
         async with AsyncPeer(mqtt_broker, "admin2") as requester:
             asker = Actor(requester, "admin2")
             await requester.subscribe(f"{BASE}/reply/admin2/#")
-            for index, (role, user) in enumerate(ROLES.items()):
+            for index, user in enumerate(ROLES.values()):
                 async with AsyncPeer(mqtt_broker, user) as peer:
                     await peer.subscribe(f"{BASE}/reply/{user}/#")
                     actor = Actor(peer, user)
-                    pending = await asker.ask("bridge/request/tool/proxmox.guest_stop", {"args": {"vmid": running[index]}})
+                    stop = {"args": {"vmid": running[index]}}
+                    pending = await asker.ask("bridge/request/tool/proxmox.guest_stop", stop)
                     assert pending is not None and pending["status"] == "confirmation_required", pending
                     results = {
                         "read": await actor.ask("bridge/request/tool/proxmox.guest_list", {}),
