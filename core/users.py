@@ -11,6 +11,7 @@ so `jarvis passwd` takes effect without a restart.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tempfile
@@ -34,7 +35,12 @@ LEGACY_ROLES: Mapping[str, str] = {"dashboard": "operator", "homeassistant": "ho
 """The contract's shared broker accounts and their roles when the users file does not say."""
 RECHECK_S = 2.0  # stat the file at most this often
 _HASHER = PasswordHasher()
-_DUMMY_HASH = _HASHER.hash("a password nobody has")  # verified for unknown users: same timing
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash verified for unknown users, so they cost the same work (made on first use: ~0.3 s)."""
+    return _HASHER.hash("a password nobody has")
 
 
 class UsersFileError(ValueError):
@@ -180,7 +186,7 @@ class UserDirectory:
         record = self.get(name)
         stored = record.password_hash if record is not None and record.password_hash else None
         try:
-            _HASHER.verify(stored or _DUMMY_HASH, password)
+            _HASHER.verify(stored or _dummy_hash(), password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
         return stored is not None
