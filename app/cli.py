@@ -194,7 +194,10 @@ def main(argv: list[str] | None = None) -> int:
         if ns.command == "check-config":
             from jarvis.core.hub import Hub
 
-            Hub(config).validate_config()
+            hub = Hub(config)
+            hub.validate_config()
+            if hub.auth.problems():
+                raise ConfigError(hub.auth.problems())
             print(f"{ns.config}: OK")
             return 0
         setup_logging(config.hub.log_level)

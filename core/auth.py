@@ -93,6 +93,18 @@ class Authorizer:
         }
         self.users = UserDirectory(config.resolve_path(config.auth.users_file))
 
+    def problems(self) -> list[str]:
+        """What is wrong with the users file (for `jarvis check-config`): each line names the key."""
+        if self.users.error:
+            return [self.users.error]
+        found = []
+        for name in self.users.names():
+            record = self.users.get(name)
+            if record is not None and record.role not in self.roles:
+                found.append(f"{self.users.path}: users.{name}.role: no role named {record.role!r} "
+                             f"(roles: {', '.join(sorted(self.roles))}); define it under auth.roles")
+        return found
+
     # -- who ---------------------------------------------------------------------------------------
 
     def role(self, name: str | None) -> Role | None:

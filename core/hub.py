@@ -96,6 +96,8 @@ class Hub:
             self._tasks.append(asyncio.create_task(supervised(self._housekeeping, "housekeeping"),
                                                    name="housekeeping"))
         self.publish_info()
+        for problem in self.auth.problems():
+            log.error("users: %s", problem)
         log.info("hub started with plugins: %s", ", ".join(self.contexts) or "none")
 
     def validate_config(self) -> None:

@@ -170,9 +170,10 @@ class BrokerLink:
     async def run(self) -> None:
         """Stay connected until cancelled: connect, subscribe via on_connect, dispatch messages."""
         backoff = FIRST_BACKOFF_S
+        suspect = False  # the last drop came soon after connecting: a takeover, if the broker was up all along
+        pause = False
         while True:
             failures: list[str] = []
-            taken_over = False
             for protocol in self._protocols():
                 client = self._client_for(protocol)
                 self.last_disconnect = None
@@ -184,6 +185,7 @@ class BrokerLink:
                         self.connected.set()
                         backoff = FIRST_BACKOFF_S
                         log.info("connected to %s:%s with MQTT %s", self.config.host, self.config.port, protocol)
+                        pause = self._takeover_seen(suspect and not failures)
                         await self.on_connect(self)
                         self.ready.set()
                         async for message in client.messages:
@@ -191,8 +193,12 @@ class BrokerLink:
                 except aiomqtt.MqttError as error:
                     failures.append(f"MQTT {protocol}: {error}")
                     if self._client is client:
-                        taken_over = self._taken_over(error, time.monotonic() - connected_at)
+                        suspect = time.monotonic() - connected_at < QUICK_DROP_S
+                        pause = pause and suspect  # a connection that lasted is no fight
+                        if SESSION_TAKEN_OVER in (_reason(error), self.last_disconnect):
+                            pause = self._takeover_seen(True, certain=True)
                         break  # we were connected: the link dropped, so retry the same protocol
+                    suspect = False  # the broker refused or was down: not someone else's session
                     seams.abandon(client)
                 finally:
                     self.connected.clear()
@@ -200,28 +206,31 @@ class BrokerLink:
                     self._client = None
             # Jitter: a broker restart must not see every client come back in the same instant.
             delay = backoff * random.uniform(0.75, 1.25)
-            if taken_over:
-                self.counters["takeovers"] += 1
-                delay = max(delay, TAKEOVER_PAUSE_S)
-                log.error("another client connected as the hub (user %s): the broker keeps dropping our "
-                          "connection right after we connect. Is a second hub, or a tool, using the hub's "
-                          "credentials? Reconnecting in %.0f s", self.config.username or "anonymous", delay)
-            else:
-                log.warning("broker link down (%s); retrying in %.1f s", "; ".join(failures) or "closed", delay)
+            if pause:  # someone else connects as the hub: do not fight it at full speed
+                delay, pause = max(delay, TAKEOVER_PAUSE_S), False
+            log.warning("broker link down (%s); retrying in %.1f s", "; ".join(failures) or "closed", delay)
             await asyncio.sleep(delay)
             backoff = min(backoff * 2, self.config.reconnect_max_s)
 
-    def _taken_over(self, error: aiomqtt.MqttError, connected_s: float) -> bool:
-        """Tell a takeover from an ordinary drop: the broker's reason, or quick drops in a row."""
-        if SESSION_TAKEN_OVER in (_reason(error), self.last_disconnect):
-            return True
+    def _takeover_seen(self, evidence: bool, *, certain: bool = False) -> bool:
+        """Weigh one drop: a takeover is a broker that drops us soon after we connect, though it stays up.
+
+        mosquitto 2.0 closes the older connection without a reason, like a restart does; a restart,
+        though, refuses the first reconnect, and a takeover does not. Two such drops within a
+        minute (or MQTT 5's reason 142) are a takeover: reported, and the next reconnect waits.
+        """
+        if not evidence:
+            return False
         now = time.monotonic()
-        if connected_s < QUICK_DROP_S:
-            self._quick_drops = [t for t in self._quick_drops if now - t < 60.0] + [now]
-        if len(self._quick_drops) >= QUICK_DROPS_FOR_TAKEOVER:
-            self._quick_drops.clear()
-            return True
-        return False
+        self._quick_drops = [t for t in self._quick_drops if now - t < 60.0] + [now]
+        if not certain and len(self._quick_drops) < QUICK_DROPS_FOR_TAKEOVER:
+            return False
+        self._quick_drops.clear()
+        self.counters["takeovers"] += 1
+        log.error("another client connected as the hub (user %s): the broker keeps dropping our connection "
+                  "right after we connect. Is a second hub, or a tool, using the hub's credentials?",
+                  self.config.username or "anonymous")
+        return True
 
     def _dispatch(self, message: aiomqtt.Message) -> None:
         self.counters["received"] += 1

@@ -133,3 +133,13 @@ def test_passwd_refuses_what_it_cannot_keep(site: Path, args: list[str], message
     result = jarvis(*args[:1], "-c", "config.yaml", *args[1:], stdin="short\n", cwd=site)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert not (site / "users.yaml").exists()
+
+
+def test_check_config_names_a_broken_users_file(site: Path) -> None:
+    (site / "users.yaml").write_text("users:\n  carol: {role: overlord}\n  dave: {role: viewer, password: hunter2}\n")
+    result = jarvis("check-config", "-c", "config.yaml", cwd=site)
+    assert result.returncode == 2 and "users.dave.password" in result.stderr and "argon2" in result.stderr
+    assert "hunter2" not in result.stderr
+    (site / "users.yaml").write_text("users:\n  carol: {role: overlord}\n")
+    result = jarvis("check-config", "-c", "config.yaml", cwd=site)
+    assert result.returncode == 2 and "users.carol.role: no role named 'overlord'" in result.stderr
