@@ -200,7 +200,7 @@ class Authorizer:
         """Return why ``answerer`` may not approve (or deny) ``pending`` (None when it may)."""
         requester = pending.caller
         own = requester.user is not None and answerer is not None and answerer.user == requester.user
-        if not approve and own and answerer is not None and answerer.source == requester.source:
+        if not approve and own:
             return None  # withdrawing one's own request needs no approval right
         refusal = self.check(answerer, "approve")
         if refusal:

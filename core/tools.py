@@ -223,12 +223,14 @@ class Pipeline:
     ) -> Reply:
         call_id = uuid.uuid4().hex[:12]
 
+        caller: Caller = seen["caller"]
+
         def progress(update: dict[str, Any]) -> None:
             self.hub.emit(Event(type="task", source=self.registry.owner[name],
                                 summary=f"{name} in progress",
-                                details={"call_id": call_id, "tool": name, **redact_value(update)}))
+                                details={"call_id": call_id, "tool": name, "requested_by": caller.label,
+                                         **redact_value(update)}))
 
-        caller: Caller = seen["caller"]
         call = ToolCall(id=call_id, tool=name, source=source, args=clean, progress=progress, caller=caller,
                         unrestricted=seen["trusted"] or self.hub.auth.unrestricted(caller))
         started = time.perf_counter()

@@ -162,3 +162,25 @@ async def test_anonymous_is_the_admin_on_the_demo_broker(mqtt_demo_broker: Mosqu
     assert started["status"] == "ok" and autonomy["status"] == "ok"
     assert received == Counter({"start": 1})
     assert hub.autonomy == "act"
+
+
+def test_the_most_specific_rule_decides_then_the_target_then_the_wildcard() -> None:
+    from jarvis.core import Risk, Target
+    from jarvis.core.auth import Authorizer
+    from jarvis.core.config import parse_config
+
+    auth = Authorizer(parse_config({"auth": {"users_file": "/nonexistent/users.yaml", "roles": {"custom": {
+        "tools": {"*": "read", "proxmox.*": "write", "proxmox.guest_reset": "none", "ssh.exec": "dangerous"},
+        "targets": {"guest": "dangerous"}}}}}))
+    custom, operator = auth.roles["custom"], auth.roles["operator"]
+    guest, node = Target("guest", "100"), Target("node", "pve1")
+    assert custom.tier("proxmox.guest_reset", guest) == "none"  # an exact name beats everything
+    assert custom.tier("proxmox.guest_stop", guest) == "write"  # a glob beats the target kind
+    assert custom.tier("docker.stop", Target("docker", "a/b")) == "read"  # no rule for docker: the wildcard
+    assert custom.tier("network.wake", guest) == "dangerous"  # the target kind beats the wildcard
+    assert operator.may_run("proxmox.guest_reset", Risk.DANGEROUS, guest)
+    assert not operator.may_run("proxmox.node_reboot", Risk.DANGEROUS, node)
+    assert operator.may_run("ssh.exec", Risk.READ, Target("host", "pve1"))
+    assert not operator.may_run("ssh.exec", Risk.DANGEROUS, Target("host", "pve1"))
+    least = auth.least(["operator", "viewer"])
+    assert least is not None and least.tier("proxmox.guest_start", guest) == "read" and not least.allows("commands")
