@@ -146,6 +146,16 @@ def write_acl(path: Path, text: str) -> None:
     _write(path, text, 0o644)
 
 
+DYNSEC_PLUGINS = ("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so", "/usr/lib/mosquitto_dynamic_security.so",
+                  "/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so",
+                  "/usr/local/lib/mosquitto_dynamic_security.so")
+
+
+def find_dynsec_plugin() -> str | None:
+    """Return the path of mosquitto's dynamic-security plugin, if installed."""
+    return next((path for path in DYNSEC_PLUGINS if Path(path).is_file()), None)
+
+
 DYNSEC_SEED = """{
 \t"defaultACLAccess": {"publishClientSend": false, "publishClientReceive": false, "subscribe": false,
 \t\t"unsubscribe": true},

@@ -39,9 +39,6 @@ _PATH_DIRECTIVES = frozenset(
     {"password_file", "acl_file", "persistence", "persistence_location", "persistence_file",
      "autosave_interval", "log_dest", "pid_file", "user", "include_dir", "plugin", "plugin_opt_config_file"}
 )
-DYNSEC_PLUGINS = ("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so", "/usr/lib/mosquitto_dynamic_security.so",
-                  "/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so",
-                  "/usr/local/lib/mosquitto_dynamic_security.so")
 
 # Used when the mosquitto/ folder is not found (an installed wheel without the files).
 _EMBEDDED_DEMO_TEMPLATE = """\
@@ -95,11 +92,6 @@ def find_binary(name: str) -> str | None:
         if path.is_file() and os.access(path, os.X_OK):
             return str(path)
     return None
-
-
-def find_dynsec_plugin() -> str | None:
-    """Return the path of mosquitto's dynamic-security plugin, if installed."""
-    return next((path for path in DYNSEC_PLUGINS if Path(path).is_file()), None)
 
 
 def render_acl(text: str, base_topic: str) -> str:
@@ -167,6 +159,8 @@ class MosquittoProcess:
         self.accounts = dict(accounts or {})
         self.users.update({name: (name, password) for name, (_role, password) in self.accounts.items()})
         self.users_file = self.workdir / "users.yaml"
+        from jarvis.mqtt.accounts import find_dynsec_plugin
+
         plugin = find_dynsec_plugin() if (dynsec is None and mode == "secure") or dynsec else None
         if dynsec and plugin is None:
             raise BrokerError("mosquitto's dynamic-security plugin is not installed")
