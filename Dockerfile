@@ -2,7 +2,9 @@
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY app app
 COPY core core
+COPY mosquitto mosquitto
 COPY mqtt mqtt
 COPY plugins plugins
 COPY web web

@@ -1,4 +1,4 @@
-"""The ``jarvis`` command: run, demo, sim, check-config, tools, schema, call, broker-users."""
+"""The ``jarvis`` command: run, demo, sim, check-config, tools, schema, call, passwd, broker-users."""
 
 from __future__ import annotations
 
@@ -57,9 +57,28 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="run the Proxmox VE API simulator", add_help=False)
     sim.add_argument("sim_args", nargs=argparse.REMAINDER)
 
-    users = sub.add_parser("broker-users", help="create mosquitto users for the hub, dashboard and homeassistant roles")
-    users.add_argument("--passwd-file", default="mosquitto/passwd", help="password file to create or update")
+    users = sub.add_parser("broker-users", help="create the broker accounts hub, dashboard, homeassistant; "
+                           "rewrite the ACL from the users file")
+    _config_arg(users)
+    _account_files(users)
+    users.add_argument("--regenerate", action="store_true", help="new passwords for existing service accounts")
+    users.add_argument("--list", action="store_true", help="list the users and their roles")
+
+    pw = sub.add_parser("passwd", help="add a user or change its role and password (broker account and "
+                        "dashboard login together)")
+    _config_arg(pw)
+    pw.add_argument("user", help="user name ([a-z][a-z0-9_-]*)")
+    pw.add_argument("--role", help="viewer, operator, admin, homeassistant or a role of auth.roles")
+    pw.add_argument("--password-stdin", action="store_true", help="read the password from stdin (scripts)")
+    pw.add_argument("--delete", action="store_true", help="remove the user")
+    _account_files(pw)
     return parser
+
+
+def _account_files(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--users-file", help="users file (default: auth.users_file)")
+    parser.add_argument("--passwd-file", help="mosquitto password file (default: auth.broker_passwd_file)")
+    parser.add_argument("--acl-file", help="mosquitto ACL file (default: auth.broker_acl_file)")
 
 
 def parse_kv(items: list[str]) -> dict[str, Any]:
@@ -74,6 +93,10 @@ def parse_kv(items: list[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             args[key] = raw
     return args
+
+
+def _explicit_config(argv: list[str]) -> bool:
+    return any(a in ("-c", "--config") or a.startswith("--config=") for a in argv)
 
 
 def _load(path: str, *, secrets: bool = True) -> Config:
@@ -157,20 +180,24 @@ def main(argv: list[str] | None = None) -> int:
             from jarvis.app.demo import run_demo
 
             return asyncio.run(run_demo(ns))
-        if ns.command == "broker-users":
-            from jarvis.mqtt.broker import make_users
+        if ns.command in ("broker-users", "passwd"):
+            from jarvis.app import users
 
-            return make_users(Path(ns.passwd_file))
+            setup_logging("WARNING")
+            config = _load_for_listing(ns.config, _explicit_config(argv))
+            return users.broker_users(config, ns) if ns.command == "broker-users" else users.passwd(config, ns)
         if ns.command in ("tools", "schema"):
-            config = _load_for_listing(ns.config, any(a in ("-c", "--config") or a.startswith("--config=")
-                                                      for a in argv))
+            config = _load_for_listing(ns.config, _explicit_config(argv))
             setup_logging("WARNING")
             return _cmd_tools(config, ns.json) if ns.command == "tools" else _cmd_schema(config, ns.markdown)
         config = _load(ns.config)
         if ns.command == "check-config":
             from jarvis.core.hub import Hub
 
-            Hub(config).validate_config()
+            hub = Hub(config)
+            hub.validate_config()
+            if hub.auth.problems():
+                raise ConfigError(hub.auth.problems())
             print(f"{ns.config}: OK")
             return 0
         setup_logging(config.hub.log_level)

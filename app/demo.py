@@ -61,6 +61,9 @@ def demo_config(ns: argparse.Namespace, broker: Any, sim: Any, http_port: int) -
         },
         "web": {"host": "127.0.0.1", "port": http_port, "mqtt_ws_url": f"ws://127.0.0.1:{broker.ws_port}"},
         "safety": {"autonomy": "notify", "protected": {"guests": [], "nodes": []}},
+        # The loopback broker is anonymous: whoever is on it is the local admin, so every example
+        # of docs/mqtt.md works without credentials (a production broker has accounts and roles).
+        "auth": {"anonymous_role": "admin"},
         "plugins": {
             "proxmox": {
                 "endpoints": [sim.url],

@@ -23,6 +23,9 @@ from jarvis.core.api import (
 )
 from jarvis.core.entities import EntityKind, Payload, StateField, Verb, freeze
 from jarvis.core.providers import (
+    BrokerIdentity,
+    BrokerSessionError,
+    BrokerSessions,
     Caller,
     CallSource,
     DiscoveryBuilder,
@@ -39,6 +42,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "HUMAN_SOURCES",
+    "BrokerIdentity",
+    "BrokerSessionError",
+    "BrokerSessions",
     "CallSource",
     "Caller",
     "Change",

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import pluggy
-from jarvis.core.providers import CallSource
+from jarvis.core.providers import Caller, CallSource
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
@@ -102,13 +102,26 @@ class Target:
 
 @dataclass(slots=True)
 class ToolCall:
-    """What a handler knows about the call it serves."""
+    """What a handler knows about the call it serves.
+
+    ``caller`` is who asked (``Caller.label`` for messages); ``unrestricted`` is False for a
+    caller whose role may only aim tools at things Jarvis knows (e.g. ``network.ping`` at a
+    configured host or node, never any address). A handler answering from a cache calls
+    ``report_freshness(as_of, stale)``: the reply then says how old its data is.
+    """
 
     id: str
     tool: str
     source: str
     args: dict[str, Any]
     progress: Callable[[dict[str, Any]], None] = lambda _update: None
+    caller: Caller | None = None
+    unrestricted: bool = True
+    freshness: dict[str, Any] | None = None
+
+    def report_freshness(self, as_of: str | None, stale: bool) -> None:
+        """Say when the data of this answer was fetched (ISO-8601 UTC) and whether it is stale."""
+        self.freshness = {"as_of": as_of, "stale": bool(stale)}
 
 
 Handler = Callable[[Any, ToolCall], Awaitable[Any]]

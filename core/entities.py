@@ -128,6 +128,15 @@ class StateField:
         return StateField(**{**values, **changes})
 
 
+STALE = StateField(name="stale", type="boolean", nullable=False,
+                   description="present (true) only while the source cannot reach the thing: the other "
+                               "fields are as they were at as_of")
+AS_OF = StateField(name="as_of", type="string", nullable=False,
+                   description="present only while stale: when the fields were last fresh (ISO-8601 UTC)")
+FRESHNESS: tuple[StateField, ...] = (STALE, AS_OF)
+"""Added by the hub to a kind with ``freshness`` while the source that publishes it fails."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Verb:
     """A command a kind accepts on ``<base>/<id topic>/<topic>``: its plain payloads and tools."""
@@ -160,6 +169,7 @@ class EntityKind:
     verbs: tuple[Verb, ...] = ()
     name_field: str | None = None
     strict: bool = True  # payloads carry exactly these fields
+    freshness: bool = False  # its source may go stale: payloads then also carry stale and as_of
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.fields]
@@ -183,6 +193,11 @@ class EntityKind:
     def ids(self) -> tuple[str, ...]:
         """The placeholders of the topic, in order (``("vmid",)`` for ``guest/{vmid}/state``)."""
         return tuple(m.group(1) for s in self.segments if (m := _PLACEHOLDER.match(s)))
+
+    @property
+    def published_fields(self) -> tuple[StateField, ...]:
+        """The fields a payload may carry: the kind's own, then ``stale``/``as_of`` if it has ``freshness``."""
+        return self.fields + (FRESHNESS if self.freshness else ())
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -226,12 +241,14 @@ class EntityKind:
         """Return what is wrong with a payload of this kind (empty when it matches)."""
         found: list[str] = []
         names = self.field_names
+        if self.freshness and "stale" in data:
+            names = names + tuple(f.name for f in FRESHNESS)
         if self.strict and tuple(data) != names:
             missing = [n for n in names if n not in data]
             extra = [n for n in data if n not in names]
             if missing or extra:
                 found.append(f"{self.name}: missing {missing}, unexpected {extra}")
-        for item in self.fields:
+        for item in self.published_fields:
             if item.name in data and not item.accepts(data[item.name]):
                 found.append(f"{self.name}.{item.name}: {data[item.name]!r:.60} is not a {item.type}")
             value = data.get(item.name)
@@ -247,7 +264,7 @@ class EntityKind:
             "description": self.description,
             "ids": list(self.ids),
             "name_field": self.name_field,
-            "fields": [f.describe() for f in self.fields],
+            "fields": [f.describe() for f in self.published_fields],
             "commands": [v.describe() for v in self.verbs],
         }
 
@@ -327,7 +344,7 @@ def markdown_table(kind: EntityKind) -> str:
     """Return the documentation table of one kind (docs/mqtt.md carries these, generated)."""
     lines = [f"#### `{kind.name}` — `<base>/{kind.topic}`", "", kind.description, "",
              "| field | type | unit | meaning |", "|---|---|---|---|"]
-    for item in kind.fields:
+    for item in kind.published_fields:
         kind_text = item.type + (" \\| null" if item.nullable else "")
         meaning = item.description + (f" (one of {', '.join(item.values)})" if item.values else "")
         lines.append(f"| `{item.name}` | {kind_text} | {item.unit or ''} | {meaning} |")

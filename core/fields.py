@@ -7,7 +7,7 @@ fields also apply to state no kind describes (a third-party plugin's ad-hoc enti
 
 from __future__ import annotations
 
-from jarvis.core.entities import StateField
+from jarvis.core.entities import AS_OF, STALE, StateField  # noqa: F401 - AS_OF, STALE re-exported
 
 CPU_PCT = StateField(name="cpu_pct", type="number", unit="%", label="CPU", deadband=2.0,
                      description="CPU usage in percent of the cores available to it",

@@ -17,13 +17,15 @@ from typing import Any
 import psutil
 from jarvis.core import __version__
 from jarvis.core.api import Event, PluginContext, ToolError
+from jarvis.core.auth import Authorizer
 from jarvis.core.config import Config, ConfigError, validate_plugin_block
 from jarvis.core.core_kinds import CORE_KINDS
 from jarvis.core.plugins import call_each, load_plugins
-from jarvis.core.providers import Caller, ReplyStream
+from jarvis.core.providers import BrokerSessions, Caller, ReplyStream
 from jarvis.core.redact import redact, redact_value
 from jarvis.core.registrations import Registrations
 from jarvis.core.requests import builtin_requests, handle_request
+from jarvis.core.runner import supervised
 from jarvis.core.sources import SourceRunner
 from jarvis.core.state import Change, StateStore
 from jarvis.core.tools import Pipeline, Reply, error
@@ -44,6 +46,8 @@ class Hub:
         extra_plugins: dict[str, Any] | None = None,
     ) -> None:
         self.config = config
+        self.auth = Authorizer(config)
+        self.broker_sessions: BrokerSessions | None = None  # set by the MQTT bridge
         self.state = StateStore()
         self.pipeline = Pipeline(self)
         self.autonomy: str = config.safety.autonomy
@@ -89,8 +93,11 @@ class Hub:
         if run_sources:
             for runner in self.runners:
                 runner.start()
-            self._spawn(self._housekeeping(), "housekeeping")
+            self._tasks.append(asyncio.create_task(supervised(self._housekeeping, "housekeeping"),
+                                                   name="housekeeping"))
         self.publish_info()
+        for problem in self.auth.problems():
+            log.error("users: %s", problem)
         log.info("hub started with plugins: %s", ", ".join(self.contexts) or "none")
 
     def validate_config(self) -> None:
@@ -110,7 +117,8 @@ class Hub:
         contexts: dict[str, PluginContext] = {}
         for name in (n for n in self.versions if self.config.plugin_enabled(n) and n not in self.load_failures):
             try:
-                cfg = validate_plugin_block(models.get(name), name, self.config.plugin_block(name))
+                cfg = validate_plugin_block(models.get(name), name, self.config.plugin_block(name),
+                                            self.config.env_paths)
             except ConfigError as exc:
                 problems.extend(exc.problems)
                 continue
@@ -156,9 +164,6 @@ class Hub:
 
     # -- running -----------------------------------------------------------------------------
 
-    def _spawn(self, coro: Any, name: str) -> None:
-        self._tasks.append(asyncio.create_task(coro, name=name))
-
     async def _housekeeping(self) -> None:
         interval = self.config.mqtt.health_interval_s
         last_health = 0.0
@@ -191,12 +196,21 @@ class Hub:
         """Run a tool through the full pipeline and return the contract reply."""
         return await self.pipeline.call(name, args, source, confirmed=confirmed, caller=caller)
 
-    async def request(self, command: str, args: dict[str, Any], caller: Caller) -> Reply | ReplyStream:
-        """Answer a request (``tool/<name>``, ``confirm``, a plugin's...): a reply or a stream."""
-        return await handle_request(self, command, args, caller)
+    async def request(
+        self, command: str, args: dict[str, Any], caller: Caller, *, permission: str | None = None
+    ) -> Reply | ReplyStream:
+        """Answer a request (``tool/<name>``, ``confirm``, a plugin's...) as ``caller``: a reply or a stream."""
+        return await handle_request(self, command, args, caller, permission=permission)
 
-    async def handle_command(self, kind: str, ids: tuple[str, ...], verb: str, payload: Any, source: str) -> Reply:
-        """Map a command on a thing (``guest/100/action``) to its tool and run it."""
+    async def handle_command(
+        self, kind: str, ids: tuple[str, ...], verb: str, payload: Any, source: str, *, caller: Caller | None = None
+    ) -> Reply:
+        """Map a command on a thing (``guest/100/action``) to its tool and run it as ``caller``."""
+        if caller is not None:
+            refusal = self.auth.check(caller, "commands")
+            if refusal is not None:
+                log.warning("refused a command on %s/.../%s: %s", kind, verb, refusal)
+                return error("forbidden", refusal)
         registry = self.registrations.commands
         command = registry.get(f"{kind}/{verb}")
         if command is None:
@@ -210,17 +224,23 @@ class Hub:
             return error(exc.code, exc.message)
         except (ValueError, TypeError) as exc:
             return error("invalid_args", str(exc))
-        return await self.call_tool(self.pipeline.registry.resolve(tool, plugin), args, source)
+        return await self.call_tool(self.pipeline.registry.resolve(tool, plugin), args, source, caller=caller)
 
     async def set_autonomy(self, mode: Any, *, caller: Caller | None = None) -> Reply:
-        """Set the autonomy mode (``off`` is the kill switch for automated writes)."""
+        """Set the autonomy mode (``off`` is the kill switch for automated writes) if ``caller`` may."""
         if mode not in ("off", "notify", "act"):
             return error("invalid_args", 'autonomy mode must be "off", "notify" or "act"')
+        if caller is not None:
+            refusal = self.auth.check_autonomy(caller, mode)
+            if refusal is not None:
+                log.warning("refused to set autonomy to %s: %s", mode, refusal)
+                return error("forbidden", refusal)
         self.autonomy = mode
         self.state.put("hub", ("bridge", "autonomy"), {"mode": mode})
+        by = caller.label if caller else "hub"
         self.emit(Event(type="status", severity="warning" if mode == "off" else "info",
                         source=caller.source if caller else "hub",
-                        summary=f"autonomy set to {mode}", details={"mode": mode}))
+                        summary=f"autonomy set to {mode} by {by}", details={"mode": mode, "requested_by": by}))
         return {"status": "ok", "data": {"mode": mode}}
 
     # -- events ------------------------------------------------------------------------------

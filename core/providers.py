@@ -57,6 +57,8 @@ class RequestCommand:
 
     ``control`` requests (autonomy, confirm) are answered at once, never queued behind slow work.
     ``prefix`` commands also take ``<name>/<rest>``: ``rest`` arrives as ``args["_path"]``.
+    ``permission`` is what the caller's role needs besides sending requests: ``None`` (any
+    requester), or one of ``chat``, ``approve``, ``autonomy``, ``terminal``, ``commands``.
     """
 
     name: str
@@ -64,6 +66,44 @@ class RequestCommand:
     description: str
     control: bool = False
     prefix: bool = False
+    permission: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BrokerIdentity:
+    """Broker credentials for one browser session, with the topics its user may use.
+
+    ``username``/``password`` are None on an anonymous broker (the demo). The browser
+    publishes under ``topic_prefix`` (``<base>/user/<user>``, or ``<base>`` in the demo) and
+    reads its replies under ``reply_prefix`` (``<base>/reply/<user>``); the broker refuses
+    anything else, whatever the page does.
+    """
+
+    user: str
+    role: str
+    username: str | None
+    password: str | None
+    topic_prefix: str
+    reply_prefix: str
+    expires_at: str
+
+
+class BrokerSessionError(RuntimeError):
+    """A broker identity could not be minted or revoked (no such user, no role, broker unable)."""
+
+
+@runtime_checkable
+class BrokerSessions(Protocol):
+    """Mints short-lived broker identities whose ACL matches a user's role (the dashboard's login)."""
+
+    async def mint(self, user: str, *, ttl_s: float | None = None) -> BrokerIdentity:
+        """Create a broker identity for ``user`` (its role from the users file)."""
+
+    async def revoke(self, username: str) -> None:
+        """Delete one minted identity now (logout); its connection is dropped."""
+
+    async def revoke_user(self, user: str) -> int:
+        """Delete every identity minted for ``user``; return how many."""
 
 
 @runtime_checkable

@@ -67,12 +67,25 @@ def find_request(hub: Hub, command: str) -> tuple[RequestCommand | None, str]:
     return None, ""
 
 
-async def handle_request(hub: Hub, command: str, args: dict[str, Any], caller: Caller) -> Reply | ReplyStream:
-    """Dispatch one request to its command; a reply, or a stream of messages."""
+async def handle_request(
+    hub: Hub, command: str, args: dict[str, Any], caller: Caller, *, permission: str | None = None
+) -> Reply | ReplyStream:
+    """Dispatch one request to its command, if the caller's role allows; a reply, or a stream.
+
+    A request needs the ``requests`` permission, unless its command names a permission of its
+    own (``chat``, ``autonomy``...): then that one is what counts. ``permission`` overrides both
+    (the chat-in topics need ``chat``, whatever the ``chat`` command declares).
+    """
     found, rest = find_request(hub, command)
+    needed = permission or (found.permission if found and found.permission else "requests")
+    refusal = hub.auth.check(caller, needed)
+    if refusal is not None:
+        log.warning("refused request %s: %s", (found.name if found else "?"), refusal)
+        return error("forbidden", refusal)
     if found is None:
         known = ", ".join(sorted(hub.registrations.requests))
-        return error("unknown_command", f"unknown request {command[:60]!r}; use one of {known}")
+        # The name is not echoed: a reply must never depend on what the caller guessed.
+        return error("unknown_command", f"no such request; use one of {known}")
     if found.prefix:
         args = {**args, "_path": rest}
     try:

@@ -8,10 +8,27 @@ import gc
 import logging
 import signal
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from jarvis.core.redact import install_log_redaction
 
 log = logging.getLogger("jarvis")
+tasks_log = logging.getLogger("jarvis.tasks")
+RESTART_DELAY_S = 1.0
+
+
+async def supervised(factory: Callable[[], Any], name: str, delay_s: float = RESTART_DELAY_S) -> None:
+    """Run a background loop forever: if it dies, log why and start it again (cancel stops it)."""
+    while True:
+        try:
+            await factory()
+            tasks_log.error("background task %s returned; restarting it", name)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a dead loop would silently stop a whole capability
+            tasks_log.exception("background task %s died; restarting it in %.0f s", name, delay_s)
+        await asyncio.sleep(delay_s)
 
 
 def setup_logging(level: str = "INFO") -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from jarvis.core.api import Target
 from jarvis.core.config import SafetyConfig
+from jarvis.core.providers import Caller
 
 
 def is_protected(safety: SafetyConfig, target: Target | None, guest_name: str | None = None) -> bool:
@@ -59,23 +60,30 @@ class RateLimiter:
 
 @dataclass(slots=True)
 class Confirmation:
-    """A dangerous call waiting for a human's approval."""
+    """A dangerous call waiting for a human's approval; it runs as its requester once approved."""
 
     tool: str
     args: dict[str, Any]
     risk: str
     reason: str
-    requested_by: str
+    caller: Caller
     ttl_s: float
-    source: str = ""  # the call source it runs as once approved (requested_by may add the user)
+    source: str = ""  # the call source it runs as once approved
+    target: Target | None = None
+    trusted: bool = False  # asked from inside the process (no role to check)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     created: float = field(default_factory=time.monotonic)
     expires_at: str = ""
 
     def __post_init__(self) -> None:
-        self.source = self.source or self.requested_by
+        self.source = self.source or self.caller.source
         expires = datetime.now(UTC) + timedelta(seconds=self.ttl_s)
         self.expires_at = expires.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+    @property
+    def requested_by(self) -> str:
+        """Who asked, as events and audit entries show it (``mqtt:alice``)."""
+        return self.caller.label
 
     def expired(self) -> bool:
         """Return True once the confirmation's time is up."""

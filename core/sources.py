@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Any
 
-from jarvis.core.api import PluginContext, Snapshot, Source, UpdateFailed
+from jarvis.core.api import Entity, PluginContext, Snapshot, Source, UpdateFailed, utcnow
 from jarvis.core.redact import redact
 from jarvis.core.state import StateStore
 
@@ -24,6 +24,7 @@ class SourceRunner:
         self.store = store
         self.owner = f"{ctx.name}:{source.name}"
         self.failures = 0
+        self.last_ok: str | None = None  # when the last poll succeeded (ISO-8601 UTC)
         self.metrics: dict[str, Any] = {}
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -56,9 +57,11 @@ class SourceRunner:
                     log.warning("%s: source %s failed: %s", self.ctx.name, self.source.name, reason)
                 self.ctx.source_errors[self.source.name] = reason
                 self.metrics.update(last_error=reason, failures=self.failures)
+                self._mark_stale()
                 return False
             changes = self.store.apply(self.owner, snapshot)
             self.failures = 0
+            self.last_ok = utcnow()
             if self.ctx.source_errors.pop(self.source.name, None) is not None:
                 log.warning("%s: source %s recovered", self.ctx.name, self.source.name)
             self.metrics = {
@@ -69,6 +72,20 @@ class SourceRunner:
                 **snapshot.metrics,
             }
             return True
+
+    def _mark_stale(self) -> None:
+        """Flag what this source published as ``stale`` (with ``as_of``), for kinds that describe it."""
+        if self.last_ok is None:
+            return
+        index = self.ctx.hub.registrations.kind_index
+        stale = []
+        for key in self.store.owned(self.owner):
+            data = self.store.get(key)
+            kind = index.kind_of(key)
+            if data is not None and kind is not None and kind.freshness and not data.get("stale"):
+                stale.append(Entity(key, {**data, "stale": True, "as_of": self.last_ok}))
+        if stale:
+            self.store.apply(self.owner, Snapshot(stale, complete=False))
 
     def start(self) -> None:
         """Start the poll loop."""

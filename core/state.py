@@ -73,6 +73,10 @@ class StateStore:
         if self._data.pop(key, None) is not None:
             self._notify([Change(key, None)])
 
+    def owned(self, owner: str) -> list[Key]:
+        """Return the keys a source has published and not cleared."""
+        return [k for k in self._owned.get(owner, ()) if k in self._data]
+
     def get(self, key: Key) -> Mapping[str, Any] | None:
         """Return one entity's data, or None."""
         return self._data.get(key)

@@ -85,14 +85,21 @@ class ToolRegistry(Registry[Tool]):
 
 
 class Pipeline:
-    """Runs tool calls with the safety rules of the hub's config."""
+    """Runs tool calls with the safety rules of the hub's config and the caller's role."""
 
     def __init__(self, hub: Hub) -> None:
+        from jarvis.core.confirmations import Confirmations  # it builds on this module's replies
+
         self.hub = hub
         self.registry = ToolRegistry()
-        self.confirmations: dict[str, Confirmation] = {}
+        self.book = Confirmations(hub)
         limits = hub.config.safety.rate_limit
         self.limiter = RateLimiter(limits.per_tool_per_min, limits.per_target_per_min)
+
+    @property
+    def confirmations(self) -> dict[str, Confirmation]:
+        """Pending confirmations by id."""
+        return self.book.pending
 
     def is_human(self, source: str) -> bool:
         """Return True when ``source`` is a registered human source (it may answer confirmations)."""
@@ -100,28 +107,36 @@ class Pipeline:
         return known is not None and known.human
 
     async def call(
-        self, name: str, args: Any, source: str, *, confirmed: bool = False, caller: Caller | None = None
+        self, name: str, args: Any, source: str, *, confirmed: bool = False, caller: Caller | None = None,
+        approved_by: Caller | None = None,
     ) -> Reply:
         """Run one tool call through every step and return the contract reply.
 
-        Every call publishes an ``action`` event, refused ones included (an audit trail of what
-        automation tried); executed calls publish theirs from ``_execute`` with the duration.
+        ``caller`` is who asks (its role is checked); without one the call comes from inside the
+        process (the CLI, a plugin) and only the safety rules apply. Every call publishes an
+        ``action`` event with ``requested_by`` (and ``approved_by`` once confirmed), refused ones
+        included (an audit trail of what was tried); executed calls publish theirs from
+        ``_execute`` with the duration.
         """
-        seen: dict[str, Any] = {"caller": caller or Caller(source)}
+        seen: dict[str, Any] = {"caller": caller or Caller(source), "trusted": caller is None,
+                                "approved_by": approved_by}
         reply = await self._checked_call(name, args, source, confirmed, seen)
         if not seen.get("executed"):
-            self._action_event(str(name)[:80], source, reply, seen.get("args", {}), seen.get("risk"), None, None)
+            self._action_event(seen.get("tool", "(unknown tool)"), source, reply, seen.get("args", {}),
+                               seen.get("risk"), None, None, seen)
         return reply
 
     async def _checked_call(
         self, name: str, args: Any, source: str, confirmed: bool, seen: dict[str, Any]
     ) -> Reply:
         if source not in self.hub.registrations.call_sources:
-            return error("invalid_source", f"unknown source {source!r}")
+            return error("invalid_source", "unknown call source (see bridge/info: sources)")
         tool = self.registry.tools.get(name) if isinstance(name, str) else None
         if tool is None:
+            # The name is not echoed: a reply must never depend on what the caller guessed.
             known = ", ".join(sorted(self.registry.tools)[:20]) or "none"
-            return error("unknown_tool", f"no tool named {str(name)[:80]!r} (known: {known})")
+            return error("unknown_tool", f"no tool of that name (known: {known})")
+        seen["tool"] = name
         if args is None:
             args = {}
         if not isinstance(args, dict):
@@ -139,18 +154,24 @@ class Pipeline:
             target = tool.target(parsed) if tool.target else None
         except ToolError as exc:
             return error(exc.code, exc.message)
+        caller: Caller = seen["caller"]
+        if not seen["trusted"]:
+            forbidden = self.hub.auth.check_tool(caller, name, risk, target)
+            if forbidden is not None:
+                log.warning("refused %s: %s", name, forbidden)
+                return error("forbidden", forbidden)
         protected = tool.disruptive and self._protected(target)
         refusal = self._refusal(name, risk, target, protected, source)
         if refusal is not None:
             return refusal
         if not confirmed and self._needs_confirmation(name, risk, protected, source):
-            return self._ask_confirmation(name, clean, risk, target, protected, source, seen["caller"])
+            return self.book.ask(name, clean, risk, target, protected, source, caller, seen["trusted"])
         if risk is not Risk.READ:
             limited = self.limiter.check(name, target)
             if limited:
                 return error("rate_limited", limited)
         seen["executed"] = True
-        return await self._execute(name, tool, parsed, clean, risk, source)
+        return await self._execute(name, tool, parsed, clean, risk, source, seen)
 
     def _protected(self, target: Target | None) -> bool:
         guest_name = None
@@ -186,72 +207,39 @@ class Pipeline:
         allowlisted = source == "monitor" and self.hub.autonomy == "act" and name in safety.autonomous_allow
         return not allowlisted
 
-    def _ask_confirmation(
-        self, name: str, args: dict[str, Any], risk: Risk, target: Target | None, protected: bool, source: str,
-        caller: Caller,
-    ) -> Reply:
-        what = f" on {target.kind} {target.id}" if target else ""
-        reason = f"{name}{what} is {risk.value}" + (" and the target is protected" if protected else "")
-        confirmation = Confirmation(
-            tool=name, args=args, risk=risk.value, reason=reason, requested_by=caller.label, source=source,
-            ttl_s=self.hub.config.safety.confirmation_ttl_s,
-        )
-        self.confirmations[confirmation.id] = confirmation
-        self.hub.state.put("hub", ("confirm", confirmation.id), redact_value(confirmation.public()))
-        self.hub.emit(Event(type="confirmation", severity="warning", source=source,
-                            summary=f"confirmation needed: {reason}", details=confirmation.public()))
-        return {
-            "status": "confirmation_required",
-            "confirmation": {"id": confirmation.id, "expires_at": confirmation.expires_at,
-                             "tool": name, "reason": reason},
-        }
-
     async def resolve_confirmation(
         self, confirmation_id: Any, approve: Any, source: str, *, caller: Caller | None = None
     ) -> Reply:
-        """Approve (run) or deny a pending confirmation; only humans may answer."""
-        if not self.is_human(source):
-            humans = ", ".join(sorted(n for n, s in self.hub.registrations.call_sources.items.items() if s.human))
-            return error("denied", f"only a human ({humans}) may answer a confirmation")
-        if not isinstance(confirmation_id, str) or not isinstance(approve, bool):
-            return error("invalid_args", 'confirm needs {"id": "<string>", "approve": true|false}')
-        pending = self.confirmations.pop(confirmation_id, None)
-        if pending is None or pending.expired():
-            self.hub.state.remove("hub", ("confirm", str(confirmation_id)[:64]))
-            return error("not_found", f"no pending confirmation {confirmation_id[:64]!r} (expired or answered)")
-        self.hub.state.remove("hub", ("confirm", pending.id))
-        if not approve:
-            self.hub.emit(Event(type="action", source=source, summary=f"denied {pending.tool}",
-                                details={"confirmation": pending.id, "status": "denied"}))
-            return ok({"id": pending.id, "approved": False})
-        # Runs as its requester: the pipeline refuses a protected target to an automated one.
-        return await self.call(pending.tool, pending.args, pending.source, confirmed=True)
+        """Approve (run) or deny a pending confirmation; only humans whose role allows it may."""
+        return await self.book.resolve(confirmation_id, approve, source, caller)
 
     def expire_confirmations(self) -> None:
         """Clear confirmations whose time is up."""
-        for cid, pending in list(self.confirmations.items()):
-            if pending.expired():
-                del self.confirmations[cid]
-                self.hub.state.remove("hub", ("confirm", cid))
-                self.hub.emit(Event(type="action", source="hub", summary=f"confirmation for {pending.tool} expired",
-                                    details={"confirmation": cid, "status": "expired"}))
+        self.book.expire()
 
     async def _execute(
-        self, name: str, tool: Tool, parsed: Any, clean: dict[str, Any], risk: Risk, source: str
+        self, name: str, tool: Tool, parsed: Any, clean: dict[str, Any], risk: Risk, source: str,
+        seen: dict[str, Any],
     ) -> Reply:
         call_id = uuid.uuid4().hex[:12]
+
+        caller: Caller = seen["caller"]
 
         def progress(update: dict[str, Any]) -> None:
             self.hub.emit(Event(type="task", source=self.registry.owner[name],
                                 summary=f"{name} in progress",
-                                details={"call_id": call_id, "tool": name, **redact_value(update)}))
+                                details={"call_id": call_id, "tool": name, "requested_by": caller.label,
+                                         **redact_value(update)}))
 
-        call = ToolCall(id=call_id, tool=name, source=source, args=clean, progress=progress)
+        call = ToolCall(id=call_id, tool=name, source=source, args=clean, progress=progress, caller=caller,
+                        unrestricted=seen["trusted"] or self.hub.auth.unrestricted(caller))
         started = time.perf_counter()
         try:
             async with asyncio.timeout(tool.timeout_s):  # not wait_for: it can swallow cancellation on 3.11
                 result = await tool.handler(parsed, call)
             reply = ok(redact_value(result))
+            if call.freshness is not None:
+                reply.update(call.freshness)
         except ToolError as exc:
             reply = error(exc.code, exc.message)
         except TimeoutError:
@@ -260,24 +248,31 @@ class Pipeline:
             log.exception("tool %s failed", name)
             reply = error("internal", f"{name} failed: {type(exc).__name__}: {exc}")
         duration_ms = round((time.perf_counter() - started) * 1000, 1)
-        self._action_event(name, source, reply, clean, risk, call_id, duration_ms)
+        self._action_event(name, source, reply, clean, risk, call_id, duration_ms, seen)
         return reply
 
     def _action_event(
         self, name: str, source: str, reply: Reply, clean: dict[str, Any], risk: Risk | None,
-        call_id: str | None, duration_ms: float | None,
+        call_id: str | None, duration_ms: float | None, seen: dict[str, Any],
     ) -> None:
         """Publish the ``action`` event of one call (the hub masks secrets in every event)."""
         status = reply["status"]
-        summary = f"{name} by {source}: {status}" + (
+        caller: Caller = seen["caller"]
+        approver: Caller | None = seen.get("approved_by")
+        summary = f"{name} by {caller.label}: {status}" + (
             f" ({reply['error']['code']})" if status == "error" else ""
         )
         node = clean.get("node") if isinstance(clean.get("node"), str) else None
         vmid = clean.get("vmid") if isinstance(clean.get("vmid"), int) else None
+        details: dict[str, Any] = {
+            "call_id": call_id, "tool": name, "args": clean, "risk": risk.value if risk else None,
+            "status": status, "duration_ms": duration_ms, "requested_by": caller.label,
+        }
+        if approver is not None:
+            details["approved_by"] = approver.label
+        if status == "error":
+            details["error"] = reply["error"]
         self.hub.emit(Event(
             type="action", source=source, summary=summary, node=node, vmid=vmid,
-            severity="warning" if status == "error" else "info",
-            details={"call_id": call_id, "tool": name, "args": clean, "risk": risk.value if risk else None,
-                     "status": status, "duration_ms": duration_ms,
-                     **({"error": reply["error"]} if status == "error" else {})},
+            severity="warning" if status == "error" else "info", details=details,
         ))

@@ -9,14 +9,17 @@ from typing import Any
 from jarvis.core.api import Event
 from jarvis.core.hub import Hub
 from jarvis.core.redact import redact, redact_value
+from jarvis.core.runner import supervised
 from jarvis.mqtt.client import BrokerLink, InMessage, LinkDown
 from jarvis.mqtt.publisher import StatePublisher, encode
 from jarvis.mqtt.router import Outgoing, Router
+from jarvis.mqtt.sessions import DynsecSessions
 
 log = logging.getLogger("jarvis.mqtt")
 ONLINE = b'{"state":"online"}'
 OFFLINE = b'{"state":"offline"}'
 LOG_QUEUE_MAX = 1000
+SESSION_SWEEP_S = 30.0
 
 
 class BridgeLogHandler(logging.Handler):
@@ -53,7 +56,10 @@ class MqttBridge:
             will_payload=OFFLINE,
             on_connect=self._on_connect,
             on_message=self._on_message,
+            is_control=self.router.is_control,
         )
+        self.sessions = DynsecSessions(hub, self.link, self.base)
+        self._confirm_prefix = f"{self.base}/confirm/"
         self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=10_000)
         self._logs: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=LOG_QUEUE_MAX)
         self._log_handler = BridgeLogHandler(self._logs)
@@ -65,16 +71,20 @@ class MqttBridge:
         self._unsubscribe.append(self.hub.state.subscribe(self.publisher.on_changes))
         self._unsubscribe.append(self.hub.events_subscribe(self._on_event))
         self.hub.health_extras.append(self._health)
+        self.hub.broker_sessions = self.sessions
         logging.getLogger("jarvis").addHandler(self._log_handler)
         # Publish only once subscribed: whoever sees our state can command us at once.
         online = self.link.ready
-        for coro, name in (
-            (self.link.run(), "mqtt-link"),
-            (self.publisher.run(online), "mqtt-publisher"),
-            (self._drain(self._events, f"{self.base}/event"), "mqtt-events"),
-            (self._drain(self._logs, f"{self.base}/bridge/log"), "mqtt-log"),
+        # Each loop is supervised: one that dies is logged and restarted, never silently gone
+        # (a dead event drain would end the audit trail).
+        for factory, name in (
+            (self.link.run, "mqtt-link"),
+            (lambda: self.publisher.run(online), "mqtt-publisher"),
+            (lambda: self._drain(self._events, f"{self.base}/event"), "mqtt-events"),
+            (lambda: self._drain(self._logs, f"{self.base}/bridge/log"), "mqtt-log"),
+            (self._sweep_sessions, "mqtt-sessions"),
         ):
-            self._tasks.append(asyncio.create_task(coro, name=name))
+            self._tasks.append(asyncio.create_task(supervised(factory, name), name=name))
 
     async def wait_connected(self, within_s: float = 10.0) -> None:
         """Wait until the hub is online on the broker (TimeoutError after ``within_s``)."""
@@ -88,6 +98,8 @@ class MqttBridge:
             unsubscribe()
         if self._health in self.hub.health_extras:
             self.hub.health_extras.remove(self._health)
+        if self.hub.broker_sessions is self.sessions:
+            self.hub.broker_sessions = None
         if self.link.connected.is_set():
             try:
                 await asyncio.wait_for(self.publisher.flush(), 5)
@@ -99,12 +111,20 @@ class MqttBridge:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _on_connect(self, link: BrokerLink) -> None:
-        await link.subscribe(self.router.subscriptions())
+        # Confirmations retained by an earlier run (killed before it could clear them) arrive
+        # on this subscription and are cleared: nobody could approve them any more.
+        await link.subscribe([*self.router.subscriptions(), f"{self.base}/confirm/+"])
+        await self.sessions.on_connect(link)
         self.hub.publish_info()
         await self.publisher.republish_all(self.hub.state.items())
         await link.publish(f"{self.base}/bridge/state", ONLINE, retain=True, qos=1)
 
     async def _on_message(self, message: InMessage) -> None:
+        if self.sessions.handle(message):
+            return
+        if message.topic.startswith(self._confirm_prefix):
+            await self._forget_confirmation(message)
+            return
         reply = await self.router.route(message)
         if reply is None:
             return
@@ -115,6 +135,23 @@ class MqttBridge:
                 await self.link.publish(reply.topic, encode(reply.payload), correlation_data=reply.correlation_data)
         except LinkDown:
             log.debug("reply to %s lost: broker link down", reply.topic)
+
+    async def _forget_confirmation(self, message: InMessage) -> None:
+        """Clear a retained confirmation this hub does not hold (left by an earlier run)."""
+        cid = message.topic[len(self._confirm_prefix):]
+        if not message.payload or cid in self.hub.pipeline.confirmations:
+            return
+        try:
+            await self.link.publish(message.topic, b"", retain=True, qos=1)
+        except LinkDown:
+            return
+        log.warning("cleared confirmation %s left retained by an earlier run (it can no longer be approved)",
+                    cid[:64])
+
+    async def _sweep_sessions(self) -> None:
+        while True:
+            await asyncio.sleep(SESSION_SWEEP_S)
+            await self.sessions.expire()
 
     async def _stream(self, reply: Outgoing) -> None:
         """Publish a streaming reply's messages as they come, in order, each with ``seq``.

@@ -16,7 +16,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,7 +37,7 @@ _LISTENERS_MARKER = "# --- listeners"
 # Production directives bound to the container's paths; the launcher supplies its own.
 _PATH_DIRECTIVES = frozenset(
     {"password_file", "acl_file", "persistence", "persistence_location", "persistence_file",
-     "autosave_interval", "log_dest", "pid_file", "user", "include_dir"}
+     "autosave_interval", "log_dest", "pid_file", "user", "include_dir", "plugin", "plugin_opt_config_file"}
 )
 
 # Used when the mosquitto/ folder is not found (an installed wheel without the files).
@@ -51,11 +50,16 @@ log_type error
 log_type warning
 log_type notice
 max_packet_size 1048576
+set_tcp_nodelay true
 listener ${MQTT_PORT} 127.0.0.1
 protocol mqtt
 listener ${WS_PORT} lo
 protocol websockets
 """
+
+
+TEST_ROOTS = ("cluster", "node", "guest", "storage", "docker", "host", "probe")
+"""Topic roots per-user accounts of a launched broker may read (the in-tree kinds and the tests')."""
 
 
 class BrokerError(RuntimeError):
@@ -125,6 +129,8 @@ class MosquittoProcess:
         base_topic: str = "jarvis",
         persistence: bool = False,
         password_file: Path | str | None = None,
+        accounts: dict[str, tuple[str, str]] | None = None,
+        dynsec: bool | None = None,
     ) -> None:
         binary = find_binary("mosquitto")
         if binary is None:
@@ -148,39 +154,53 @@ class MosquittoProcess:
         self.users: dict[str, tuple[str, str]] = {
             name: (name, password) for name, password in (users or {}).items()
         }
+        # Per-user accounts with a role (user -> (role, password)): a users file for the hub and
+        # their generated ACL blocks, as `jarvis passwd` writes them.
+        self.accounts = dict(accounts or {})
+        self.users.update({name: (name, password) for name, (_role, password) in self.accounts.items()})
+        self.users_file = self.workdir / "users.yaml"
+        from jarvis.mqtt.accounts import find_dynsec_plugin
+
+        plugin = find_dynsec_plugin() if (dynsec is None and mode == "secure") or dynsec else None
+        if dynsec and plugin is None:
+            raise BrokerError("mosquitto's dynamic-security plugin is not installed")
+        self.dynsec_plugin = plugin
         self._proc: subprocess.Popen[bytes] | None = None
         self._write_static_files(Path(password_file) if password_file else None)
 
     # -- configuration --------------------------------------------------------------
 
     def _write_static_files(self, password_file: Path | None) -> None:
+        from jarvis.mqtt import accounts  # the users' part of the ACL and their password hashes
+
         folder = mosquitto_dir()
         if self.acl:
             if folder is None:
                 raise BrokerError("mosquitto/acl not found: the ACL ships with the source tree")
-            acl_text = render_acl((folder / "acl").read_text(), self.base_topic)
-            (self.workdir / "acl").write_text(acl_text)
+            self.write_acl()
         pwfile = self.workdir / "passwd"
         if password_file is not None:
             shutil.copyfile(password_file, pwfile)
         elif self.users:
-            self._write_password_file(pwfile)
+            accounts.write_passwd(pwfile, {name: accounts.mosquitto_hash(password, 101)
+                                           for name, password in self.users.values()})
         if self.persistence:
             (self.workdir / "data").mkdir(exist_ok=True)
+        if self.dynsec_plugin:
+            accounts.seed_dynsec(self.workdir / "dynamic-security.json")
 
-    def _write_password_file(self, pwfile: Path) -> None:
-        tool = find_binary("mosquitto_passwd")
-        if tool is None:
-            raise BrokerError("mosquitto_passwd not found (apt-get install -y mosquitto)")
-        pwfile.unlink(missing_ok=True)
-        for index, (username, password) in enumerate(self.users.values()):
-            create = ["-c"] if index == 0 else []
-            result = subprocess.run(
-                [tool, "-b", *create, str(pwfile), username, password],
-                capture_output=True, text=True, timeout=30, check=False,
-            )
-            if result.returncode != 0:
-                raise BrokerError(f"mosquitto_passwd failed for {username}: {result.stderr}")
+    def write_acl(self, read_roots: tuple[str, ...] = TEST_ROOTS) -> None:
+        """Write the ACL (and the users file) from the shipped template and this broker's accounts."""
+        from jarvis.core.auth import BUILTIN_ROLES
+        from jarvis.core.users import UserRecord, write_users
+        from jarvis.mqtt import accounts
+
+        folder = mosquitto_dir()
+        assert folder is not None
+        roles = {name: role for name, (role, _password) in self.accounts.items()}
+        text = accounts.render_acl((folder / "acl").read_text(), roles, BUILTIN_ROLES, self.base_topic, read_roots)
+        (self.workdir / "acl").write_text(text)
+        write_users(self.users_file, {name: UserRecord(name, role) for name, role in roles.items()})
 
     def render_config(self) -> str:
         """Return the mosquitto.conf text for the current mode and ports."""
@@ -194,19 +214,25 @@ class MosquittoProcess:
             if folder is None:
                 raise BrokerError("mosquitto/mosquitto.conf not found for secure mode")
             text = production_globals((folder / "mosquitto.conf").read_text())
+            bind = ["use_username_as_clientid true"]
             extra = [
                 "log_dest stderr",
                 f"listener {self.port} {self.host}",
                 "protocol mqtt",
+                *bind,
                 # mosquitto 2.0 ignores an IP on websockets listeners; `lo` keeps it local.
                 f"listener {self.ws_port} lo",
                 "protocol websockets",
+                *bind,
             ]
         head = [f"# written by jarvis.mqtt.broker ({self.mode} mode)"]
         if (self.workdir / "passwd").exists():
             head.append(f"password_file {self.workdir / 'passwd'}")
         if self.acl:
             head.append(f"acl_file {self.workdir / 'acl'}")
+        if self.dynsec_plugin:
+            head += [f"plugin {self.dynsec_plugin}",
+                     f"plugin_opt_config_file {self.workdir / 'dynamic-security.json'}"]
         if self.persistence:
             head += ["persistence true", f"persistence_location {self.workdir / 'data'}/"]
         elif self.mode == "secure":
@@ -309,6 +335,11 @@ class MosquittoProcess:
         self._proc.wait(10)
         self._proc = None
 
+    def reload(self) -> None:
+        """Make mosquitto re-read its password file and ACL (SIGHUP), as after `jarvis passwd`."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGHUP)
+
     def restart(self, timeout: float = 10.0) -> None:
         """Stop (if running) and start again on the same ports."""
         self.stop()
@@ -379,12 +410,3 @@ async def start_demo_broker(mqtt_port: int = 0, ws_port: int = 0) -> MosquittoPr
     from jarvis.mqtt.embedded import start_embedded_broker
 
     return await start_embedded_broker(mqtt_port, ws_port)
-
-
-def make_users(passwd_file: Path) -> int:
-    """Create or update the broker's password file for the hub, dashboard and homeassistant roles."""
-    folder = mosquitto_dir()
-    if folder is None:
-        print("jarvis broker-users: mosquitto/make-users not found in this installation", file=sys.stderr)
-        return 1
-    return subprocess.run(["bash", str(folder / "make-users"), str(passwd_file)], check=False).returncode

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
@@ -25,12 +26,33 @@ Send = Callable[[list[tuple[str, bytes]]], Awaitable[None]]
 SEND_CHUNK = 1000  # messages per send: the event loop gets a turn between chunks
 _NUMBERS = frozenset((int, float))  # bool is not one: a flag flip is always news
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid_text(value: Any) -> Any:
+    """Replace lone UTF-16 surrogates (not encodable as UTF-8) with U+FFFD, keys included."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, Mapping):
+        return {_valid_text(str(k)) if not isinstance(k, str) else _valid_text(k): _valid_text(v)
+                for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_valid_text(v) for v in value]
+    return value
+
+
 def encode(data: Mapping[str, Any]) -> bytes:
-    """Serialise a payload as compact UTF-8 JSON (orjson: thousands of payloads per cycle)."""
+    """Serialise a payload as compact UTF-8 JSON (orjson: thousands of payloads per cycle).
+
+    Never fails on text: a lone surrogate (which no UTF-8 encoder takes) becomes U+FFFD, so one
+    odd string cannot stop a reply, an event or the audit trail.
+    """
     try:
         return orjson.dumps(data, default=str)
-    except TypeError:  # e.g. non-string keys, or integers beyond 64 bits
-        return json.dumps(data, separators=(",", ":"), default=str, ensure_ascii=False).encode()
+    except TypeError:  # non-string keys, integers beyond 64 bits, or text that is not valid Unicode
+        clean = _valid_text(data)
+        return json.dumps(clean, separators=(",", ":"), default=str, ensure_ascii=False).encode(
+            "utf-8", "replace")
 
 
 class StatePublisher:

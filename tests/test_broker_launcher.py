@@ -69,8 +69,17 @@ def test_secure_broker_listens_on_loopback_only(mqtt_broker: MosquittoProcess) -
     bound = listening_addresses(mqtt_broker)
     assert set(bound) == {mqtt_broker.port, mqtt_broker.ws_port}
     assert all(is_loopback(ip) for ips in bound.values() for ip in ips), bound
-    assert set(mqtt_broker.users) == {"hub", "dashboard", "homeassistant"}
-    assert len({password for _, password in mqtt_broker.users.values()}) == 3
+    assert {"hub", "dashboard", "homeassistant"} <= set(mqtt_broker.users)
+    assert set(mqtt_broker.users) - {"hub", "dashboard", "homeassistant"} == set(mqtt_broker.accounts)
+    assert len({password for _, password in mqtt_broker.users.values()}) == len(mqtt_broker.users)
+
+
+def test_secure_config_binds_client_ids_and_disables_nagle(mqtt_broker: MosquittoProcess) -> None:
+    config = mqtt_broker.config_path.read_text()
+    assert "set_tcp_nodelay true" in config
+    # Per listener (in the global section it would open a default listener on 1883).
+    listeners = config.split("\nlistener ")[1:]
+    assert len(listeners) == 2 and all("use_username_as_clientid true" in block for block in listeners)
 
 
 def test_secure_config_reuses_the_production_settings(mqtt_broker: MosquittoProcess) -> None:

@@ -170,8 +170,10 @@ async def test_a_registered_call_source_is_not_human() -> None:
 
 async def test_a_registered_request_command_answers() -> None:
     async with running_hub(extra_plugins={"w": Kinds()}) as hub:
-        reply = await hub.request("hello", {}, Caller("mqtt"))
+        reply = await hub.request("hello", {}, Caller("mqtt", "alice", "viewer"))
         assert reply == {"status": "ok", "data": {"hello": "mqtt", "plugin": "w"}}
+        # A caller from outside the process without a role may do nothing (fail closed).
+        assert (await hub.request("hello", {}, Caller("mqtt")))["error"]["code"] == "forbidden"
 
 
 async def test_a_web_blueprint_is_mounted_under_its_plugin_prefix() -> None:

@@ -175,7 +175,7 @@ def test_a_node_reboot_waits_for_confirmation(demo: dict[str, Any]) -> None:
         lambda s: next(((t, v) for t, v in s.items() if t.startswith("jarvis/confirm/") and v), None), within_s=10,
     )
     assert pending["tool"] == "proxmox.node_reboot" and pending["args"]["node"] == "pve2"
-    assert pending["requested_by"] == "mqtt" and pending["risk"] == "dangerous"
+    assert pending["requested_by"] == "mqtt:anonymous" and pending["risk"] == "dangerous"
     time.sleep(2.0)  # nothing happens while it waits
     assert watcher.latest["jarvis/node/pve2/availability"] == {"state": "online"}
     assert watcher.latest["jarvis/node/pve2/state"]["status"] == "online"

@@ -23,6 +23,7 @@ from jarvis.core.hub import Hub
 from jarvis.mqtt.bridge import MqttBridge
 from jarvis.mqtt.broker import MosquittoProcess
 from jarvis.mqtt.client import InMessage
+from jarvis.mqtt.publisher import encode
 from jarvis.mqtt.router import Router, safe_topic_part
 
 from tests.fixtures.bridge import BASE, AsyncPeer, ProbePlugin, payload_of
@@ -48,14 +49,15 @@ def assert_well_formed(reply: dict[str, Any]) -> None:
 
 
 async def ask(peer: AsyncPeer, topic: str, payload: bytes, within: float = 5.0) -> dict[str, Any]:
-    """Publish with a Response Topic and correlation data; return the matching reply."""
+    """Publish with a Response Topic (in the peer's reply space) and correlation data; return the reply."""
     correlation = uuid.uuid4().bytes
     since = peer.mark()
-    await peer.publish(topic, payload, response_topic=REPLY_TO, correlation=correlation)
+    reply_to = f"{BASE}/reply/{peer.user}/bad" if peer.user else REPLY_TO
+    await peer.publish(topic, payload, response_topic=reply_to, correlation=correlation)
 
     def mine(message: aiomqtt.Message) -> bool:
         props = message.properties
-        return message.topic.value == REPLY_TO and getattr(props, "CorrelationData", None) == correlation
+        return message.topic.value == reply_to and getattr(props, "CorrelationData", None) == correlation
 
     reply: dict[str, Any] = payload_of(await peer.wait_for(mine, within, since, f"reply to {topic[:80]}"))
     assert_well_formed(reply)
@@ -80,13 +82,14 @@ async def replies(bridged_hub: Bridged, peer: AsyncPeer) -> AsyncIterator[AsyncP
 
 @pytest.fixture
 async def unfiltered(bridged_hub: Bridged, replies: AsyncPeer) -> AsyncIterator[AsyncPeer]:
-    """A client the ACL lets write anywhere under the base topic (the hub role).
+    """An admin's per-user account: it may write any command-shaped topic in its own space.
 
-    The dashboard may only write the contract's command topics; with this client the broker
-    filters nothing, so odd command topics reach the hub and its own checks are what is tested.
+    The dashboard may only write the contract's command topics; this client's grants
+    (``jarvis/user/admin1/+/+/action``...) let odd command topics reach the hub, so its own
+    checks are what is tested. Use ``client.topic(rel)`` for the topic it sends on.
     """
-    async with AsyncPeer(bridged_hub[2], "hub") as client:
-        await client.subscribe(f"{BASE}/reply/dashboard/#")
+    async with AsyncPeer(bridged_hub[2], "admin1") as client:
+        await client.subscribe(f"{BASE}/reply/admin1/#")
         yield client
 
 
@@ -164,7 +167,7 @@ async def test_a_payload_over_the_broker_limit_costs_the_sender_its_connection_n
 ) -> None:
     _hub, _bridge, broker = bridged_hub
     # MQTT 3.1.1: the client is not told the broker's maximum packet size, so it really sends it.
-    async with AsyncPeer(broker, protocol=aiomqtt.ProtocolVersion.V311) as flooder:
+    async with AsyncPeer(broker, "viewer1", protocol=aiomqtt.ProtocolVersion.V311) as flooder:
         # The broker may reset the connection before the write completes: that is the point.
         with contextlib.suppress(aiomqtt.MqttError):
             await flooder.client.publish(f"{REQUEST}/tool/probe.echo", b"x" * (2 * 1024 * 1024), qos=0, timeout=3)
@@ -231,7 +234,7 @@ BAD_COMMANDS = [
 async def test_a_bad_command_gets_an_error_reply_when_it_asks_for_one(
     unfiltered: AsyncPeer, probe: ProbePlugin, topic: str, payload: bytes, code: str
 ) -> None:
-    reply = await ask(unfiltered, f"{BASE}/{topic}", payload)
+    reply = await ask(unfiltered, unfiltered.topic(topic), payload)
     assert reply["status"] == "error" and reply["error"]["code"] == code, reply
     assert sum(probe.calls.values()) == 0
 
@@ -247,6 +250,11 @@ async def test_a_bad_command_without_a_response_topic_is_logged_on_bridge_log(re
 
 SEGMENT = st.text(st.characters(categories=("L", "N", "P", "S", "Zs"), exclude_characters="+#/"),
                   min_size=1, max_size=30)
+# Ids another script reads as a number: Arabic-Indic, fullwidth and Devanagari digits, leading zeros.
+ODD_IDS = st.sampled_from(["١٠٨", "۱۰۸", "１０８", "१०८", "000108", "0108", "108\u200b", "1_08", "٠"])
+# Text with lone UTF-16 surrogates, which JSON can carry (as \ud800 escapes) and UTF-8 cannot.
+SURROGATE_TEXT = st.lists(st.one_of(st.characters(), st.sampled_from(["\ud800", "\udbff", "\udc00", "\udfff"])),
+                          min_size=1, max_size=12).map("".join)
 REQUEST_TOPICS = st.one_of(
     st.sampled_from(["tool/probe.echo", "tool/probe.poke", "tool/probe.destroy", "tool/probe.boom",
                      "confirm", "autonomy", "refresh", "plugins", "tool"]),
@@ -256,6 +264,7 @@ REQUEST_TOPICS = st.one_of(
 ).map(lambda command: f"{REQUEST}/{command}")
 COMMAND_TOPICS = st.one_of(
     st.tuples(st.sampled_from(["guest"]), SEGMENT, st.sampled_from(["set", "action"])).map("/".join),
+    st.tuples(st.sampled_from(["guest", "node"]), ODD_IDS, st.sampled_from(["set", "action"])).map("/".join),
     SEGMENT.map(lambda node: f"node/{node}/action"),
     st.tuples(SEGMENT, SEGMENT).map(lambda hc: f"docker/{hc[0]}/{hc[1]}/action"),
     st.tuples(SEGMENT, SEGMENT, st.sampled_from(["set", "action"])).map("/".join),
@@ -263,8 +272,10 @@ COMMAND_TOPICS = st.one_of(
 ANY_TOPIC = st.one_of(REQUEST_TOPICS, COMMAND_TOPICS)
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
+    | SURROGATE_TEXT,
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10) | SURROGATE_TEXT, children,
+                                                                       max_size=5),
     max_leaves=20,
 )
 ARGS = st.one_of(
@@ -334,6 +345,54 @@ async def test_fuzz_command_topics_with_arbitrary_payloads(router: Router, topic
     await route_and_check(router, topic, payload)
 
 
+HOSTILE_REPLY_TOPICS = st.one_of(
+    st.sampled_from([f"{BASE}/bridge/state", f"{BASE}/bridge/request/refresh", f"{BASE}/guest/100/action",
+                     f"{BASE}/reply/homeassistant/x", f"{BASE}/reply/admin1/x", f"{BASE}/reply/dashboard",
+                     f"{BASE}/reply/dashboardx/1", f"{BASE}/reply/dashboard/+", f"{BASE}/reply/#", f"{BASE}/event",
+                     f"{BASE}/confirm/abc", "homeassistant/status", "$SYS/broker/x", "$CONTROL/dynamic-security/v1",
+                     "", "/", f"{BASE}/reply/", f"{BASE}/reply/dashboard/../homeassistant", "\u0000", "x" * 70_000]),
+    SEGMENT.map(lambda s: f"{BASE}/reply/{s}"),
+    SEGMENT.map(lambda s: f"{BASE}/{s}/state"),
+)
+
+
+def allowed_reply(topic: str, sent_on: str) -> bool:
+    """Where an answer may go: the reply space of an account that may send on ``sent_on``
+    (requests: dashboard; commands: dashboard or homeassistant), or the contract's response topics."""
+    senders = ("dashboard",) if sent_on.startswith(REQUEST) else ("dashboard", "homeassistant")
+    return topic.startswith(f"{BASE}/bridge/response/") or any(
+        topic == f"{BASE}/reply/{user}" or topic.startswith(f"{BASE}/reply/{user}/") for user in senders)
+
+
+@fuzz(400)
+@given(topic=ANY_TOPIC, payload=PAYLOAD, reply_to=HOSTILE_REPLY_TOPICS)
+async def test_fuzz_hostile_response_topics_never_steer_a_reply(
+    router: Router, probe: ProbePlugin, topic: str, payload: bytes, reply_to: str
+) -> None:
+    before = sum(probe.calls.values())
+    message = InMessage(topic=topic, payload=payload, retain=False, response_topic=reply_to, correlation_data=b"c")
+    reply = await router.route(message)
+    if allowed_reply(reply_to, topic):
+        return
+    assert sum(probe.calls.values()) == before, f"ran a call whose answer was aimed at {reply_to!r}"
+    if reply is not None:
+        assert allowed_reply(reply.topic, topic) and reply.topic != reply_to, reply.topic
+        assert reply.payload["error"]["code"] == "invalid_response_topic"
+
+
+@fuzz(300)
+@given(command=st.sampled_from(["tool/probe.echo", "tool/probe.poke", "confirm", "autonomy"]), text=SURROGATE_TEXT)
+async def test_fuzz_lone_surrogates_are_refused_at_the_boundary(router: Router, command: str, text: str) -> None:
+    body = json.dumps({"args": {"text": text, "id": text, "mode": text}, "transaction": text}).encode()
+    reply = await router.route(InMessage(f"{REQUEST}/{command}", body, False, REPLY_TO, b"c"))
+    assert reply is not None
+    # A high surrogate followed by a low one is a valid pair in JSON; only a lone one is invalid text.
+    surrogate = any("\ud800" <= ch <= "\udfff" for ch in json.loads(json.dumps(text)))
+    if surrogate:
+        assert reply.payload["error"]["code"] == "invalid_payload" and reply.payload["transaction"] is None
+    encode(reply.payload).decode("utf-8")
+
+
 @fuzz(200)
 @given(topic=ANY_TOPIC, payload=PAYLOAD)
 async def test_fuzz_retained_messages_are_never_answered(router: Router, topic: str, payload: bytes) -> None:
@@ -345,7 +404,7 @@ async def test_fuzz_retained_messages_are_never_answered(router: Router, topic: 
 async def test_fuzz_end_to_end_through_the_broker(
     bridged_hub: Bridged, unfiltered: AsyncPeer, topic: str, payload: bytes
 ) -> None:
-    await ask(unfiltered, topic, payload)
+    await ask(unfiltered, unfiltered.topic(topic.removeprefix(f"{BASE}/")), payload)
     assert bridged_hub[1].link.counters["connects"] == 1
 
 

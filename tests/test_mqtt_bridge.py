@@ -152,17 +152,20 @@ async def assert_everything_republished(broker: MosquittoProcess) -> None:
     assert f"{BASE}/test/canary" not in retained, "broker kept old retained state: the test proves nothing"
 
 
-async def publish_canary(broker: MosquittoProcess) -> None:
-    """Leave a retained message that only broker persistence could bring back."""
-    async with AsyncPeer(broker, "hub") as writer:
-        await writer.publish(f"{BASE}/test/canary", b"old", retain=True)
+async def publish_canary(bridge: MqttBridge) -> None:
+    """Leave a retained message that only broker persistence could bring back.
+
+    Through the hub's own link: client ids are bound to usernames, so a second client with
+    the hub's credentials would take its session over.
+    """
+    await bridge.link.publish(f"{BASE}/test/canary", b"old", retain=True, qos=1)
 
 
 async def test_reconnects_after_a_broker_restart_and_republishes_all_retained_state(
     bridged_hub: Bridged, record_property: Callable[[str, object], None]
 ) -> None:
     _hub, bridge, broker = bridged_hub
-    await publish_canary(broker)
+    await publish_canary(bridge)
     connects = bridge.link.counters["connects"]
 
     started = time.monotonic()
@@ -181,7 +184,7 @@ async def test_reconnects_after_a_broker_restart_and_republishes_all_retained_st
 
 async def test_keeps_retrying_with_backoff_while_the_broker_is_down(bridged_hub: Bridged) -> None:
     _hub, bridge, broker = bridged_hub
-    await publish_canary(broker)
+    await publish_canary(bridge)
     await asyncio.to_thread(broker.stop)
     await wait_until(lambda: not bridge.link.connected.is_set(), 5, "link down")
     await asyncio.sleep(3.5)  # several failed attempts: 1 s, then 2 s apart
@@ -198,12 +201,13 @@ async def test_keeps_retrying_with_backoff_while_the_broker_is_down(bridged_hub:
 # -- request / response -------------------------------------------------------------------------
 
 
-async def test_mosquitto_rr_round_trip_with_response_topic_and_correlation_data(
-    bridged_hub: Bridged, peer: AsyncPeer
-) -> None:
+async def test_mosquitto_rr_round_trip_with_response_topic_and_correlation_data(bridged_hub: Bridged) -> None:
     _hub, _bridge, broker = bridged_hub
     user, password = broker.users["dashboard"]
     reply_topic = f"{BASE}/reply/{user}/rr-1"
+    # Another account that reads the whole tree (client ids are bound to usernames: one
+    # connection per account, so the observer cannot be the dashboard too).
+    peer = await AsyncPeer(broker, "homeassistant").__aenter__()
     await peer.subscribe(f"{BASE}/reply/{user}/#")
     rr = find_binary("mosquitto_rr")
     assert rr is not None
@@ -220,6 +224,7 @@ async def test_mosquitto_rr_round_trip_with_response_topic_and_correlation_data(
     assert reply == {"status": "ok", "data": {"text": "hello", "n": 3, "source": "mqtt"}, "transaction": None}
 
     seen = await peer.expect(reply_topic)
+    await peer.__aexit__(None, None, None)
     assert getattr(seen.properties, "CorrelationData", None) == b"corr-42"
     assert not seen.retain
 

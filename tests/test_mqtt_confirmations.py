@@ -32,7 +32,7 @@ async def test_a_dangerous_request_waits_for_approval_over_mqtt(
     await peer.subscribe(f"{BASE}/bridge/response/#")
     cid, pending = await ask_to_destroy(peer, 101)
     assert pending["tool"] == "probe.destroy" and pending["args"] == {"vmid": 101}
-    assert pending["risk"] == "dangerous" and pending["requested_by"] == "mqtt" and pending["expires_at"]
+    assert pending["risk"] == "dangerous" and pending["requested_by"] == "mqtt:dashboard" and pending["expires_at"]
     assert (await retained_under(broker, f"{BASE}/confirm/#")) == {f"{BASE}/confirm/{cid}": pending}
     assert probe.calls["destroy"] == 0
 
@@ -113,9 +113,12 @@ async def test_the_autonomy_kill_switch_over_mqtt_stops_automated_writes(
     assert (await peer.request("tool/probe.poke", {"id": "100"}))["status"] == "ok"  # a human still may
     assert probe.calls["poke"] == 1
 
-    assert (await peer.request("autonomy", {"mode": "act"}))["status"] == "ok"
-    assert (await hub.call_tool("probe.poke", {"id": "100"}, source="llm"))["status"] == "ok"
-    bad = await peer.request("autonomy", {"mode": "maybe"})
+    # The dashboard account (an operator) may pull the kill switch but not turn automation back on.
+    assert (await peer.request("autonomy", {"mode": "act"}))["error"]["code"] == "forbidden"
+    async with AsyncPeer(broker, "admin1") as admin:
+        assert (await admin.request("autonomy", {"mode": "act"}))["status"] == "ok"
+        assert (await hub.call_tool("probe.poke", {"id": "100"}, source="llm"))["status"] == "ok"
+        bad = await admin.request("autonomy", {"mode": "maybe"})
     assert bad["error"]["code"] == "invalid_args"
     assert hub.autonomy == "act"
 

@@ -76,11 +76,12 @@ async def test_invalid_args_name_the_field_path() -> None:
         assert code(await hub.call_tool("lab.echo", ["not", "a", "dict"], source="cli")) == "invalid_args"
 
 
-async def test_unknown_tool_is_refused_by_name() -> None:
+async def test_unknown_tool_is_refused_listing_the_known_ones() -> None:
     async with start(Recorder()) as hub:
         reply = await hub.call_tool("lab.nope", {}, source="mqtt")
         assert code(reply) == "unknown_tool"
-        assert "lab.nope" in reply["error"]["message"]
+        # The known tools are listed; the name asked for is not echoed (docs/security.md, hole 8).
+        assert "lab.echo" in reply["error"]["message"] and "lab.nope" not in reply["error"]["message"]
         assert code(await hub.call_tool(None, {}, source="mqtt")) == "unknown_tool"
 
 
@@ -305,7 +306,11 @@ async def test_every_call_publishes_an_action_event() -> None:
             await hub.call_tool(name, args, source=source)
         actions = [e for e in events if e.type == "action"]
         seen = [(e.details["tool"], e.source, e.details["status"]) for e in actions]
-        assert seen == [(name, source, status) for name, _args, source, status in calls]
+        # An unknown tool's name is not recorded: events are public, and a name masked as a
+        # secret would tell its sender the guess was right.
+        assert seen == [(name if name != "lab.nope" else "(unknown tool)", source, status)
+                        for name, _args, source, status in calls]
+        assert [e.details["requested_by"] for e in actions] == [source for _n, _a, source, _s in calls]
         assert actions[0].details["args"] == {"text": "x", "count": 1, "depth": None}
         assert actions[0].details["duration_ms"] >= 0
         assert actions[1].details["error"]["code"] == "internal"

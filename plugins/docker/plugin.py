@@ -55,6 +55,7 @@ CONTAINER = EntityKind(
     topic="docker/{host}/{container}/state",
     description="A Docker container on one configured Docker endpoint.",
     name_field="name",
+    freshness=True,
     fields=(
         StateField(name="host", type="string", nullable=False, description="the endpoint's name in config"),
         StateField(name="id", type="string", nullable=False, description="container id"),

@@ -115,6 +115,16 @@ class PingArgs(BaseModel):
     count: int = Field(3, ge=1, le=MAX_COUNT, description="ICMP echoes to send")
 
 
+def _node_address(ctx: PluginContext, ref: str) -> str | None:
+    """Return the address of a Proxmox node named (or addressed) ``ref``, if the hub knows one."""
+    wanted = ref.strip().lower().rstrip(".")
+    for key, data in ctx.state(("node",)).items():
+        name, ip = str(data.get("name") or key[1]), data.get("ip")
+        if wanted == name.lower() or (isinstance(ip, str) and wanted == ip.lower()):
+            return ip if isinstance(ip, str) and ip else name
+    return None
+
+
 def _wake_plan(config: NetworkConfig, args: WakeArgs) -> tuple[str | None, str, str, int]:
     """Decide (host name, mac, broadcast, port) for a wake request, or raise ToolError."""
     found = _find_host(config, args.host)
@@ -126,10 +136,10 @@ def _wake_plan(config: NetworkConfig, args: WakeArgs) -> tuple[str | None, str, 
     elif is_mac(args.host):
         plan = (None, normalize_mac(args.host), DEFAULT_BROADCAST, DEFAULT_PORT)
     elif looks_like_mac(args.host):
-        raise ToolError("invalid_args", f"malformed MAC address: {args.host!r}")
+        raise ToolError("invalid_args", "host looks like a MAC address but is malformed")
     else:
         _check_address(args.host, "host")
-        raise ToolError("not_found", f"no configured host {args.host!r}, and it is not a MAC")
+        raise ToolError("not_found", "no configured host of that name, and it is not a MAC address")
     label, mac, broadcast, port = plan
     if args.broadcast is not None:
         broadcast = _check_address(args.broadcast, "broadcast")
@@ -189,10 +199,15 @@ def register_tools(register: Callable[[Tool], str], ctx: PluginContext) -> None:
         rt = _runtime(ctx)
         found = _find_host(config, args.host)
         if found is None:
-            address = _check_address(args.host, "host")
+            node_ip = _node_address(ctx, args.host)
+            if node_ip is None and not call.unrestricted:
+                # Probing any address would make Jarvis a port scanner for every requester.
+                raise ToolError("denied", "this role may ping only configured hosts (plugins.network.hosts) "
+                                "and Proxmox nodes; an admin may ping any address")
+            address = _check_address(node_ip or args.host, "host")
             probe = await rt.prober.probe(address, args.count)
             if probe.method == "dns":
-                raise ToolError("not_found", f"no configured host {args.host!r}, nor a resolvable name")
+                raise ToolError("not_found", "no configured host of that name, nor a resolvable name")
             return {"host": None, "count": args.count, **probe.to_dict()}
         name, host = found
         probe = await rt.prober.probe(host.address, args.count, rt.ports(host))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,11 +13,15 @@ _SET_STATES = {"running": "guest_start", "on": "guest_start", "stopped": "guest_
                "off": "guest_shutdown"}
 
 
+_VMID = re.compile(r"^[1-9][0-9]{0,8}$", re.ASCII)
+_NODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$", re.ASCII)
+
+
 def _vmid(ids: tuple[str, ...]) -> int:
-    """Return the vmid of a guest topic, or raise invalid_args."""
+    """Return the vmid of a guest topic: canonical ASCII digits only (no ``000108``, no ``١٠٨``)."""
     text = ids[0] if ids else ""
-    if not text.isdigit() or int(text) < 1:
-        raise ToolError("invalid_args", f"guest id {text!r} is not a vmid (a positive integer)")
+    if not _VMID.match(text):
+        raise ToolError("invalid_args", "the guest id in the topic is not a vmid (ASCII digits, no leading zero)")
     return int(text)
 
 
@@ -27,7 +32,7 @@ def _plain(payload: Any, allowed: Any) -> str:
         raise ToolError("invalid_args", f"expected plain text, one of: {choices}")
     word = payload.strip().strip('"').lower()
     if word not in allowed:
-        raise ToolError("invalid_args", f"unknown action {payload.strip()[:40]!r}; use one of: {choices}")
+        raise ToolError("invalid_args", f"unknown action; use one of: {choices}")
     return word
 
 
@@ -53,8 +58,8 @@ def guest_action(ids: tuple[str, ...], payload: Any) -> tuple[str, dict[str, Any
 def node_action(ids: tuple[str, ...], payload: Any) -> tuple[str, dict[str, Any]]:
     """``node/<node>/action``: plain wake, reboot, shutdown."""
     node = ids[0] if ids else ""
-    if not node:
-        raise ToolError("invalid_args", "missing node name")
+    if not _NODE.match(node):
+        raise ToolError("invalid_args", "the node name in the topic is not a node name (ASCII letters, digits, -)")
     return NODE_VERBS[_plain(payload, tuple(NODE_VERBS))], {"node": node}
 
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from jarvis.core import Snapshot, UpdateFailed
+from jarvis.core import Snapshot, UpdateFailed, utcnow
 from jarvis.plugins.proxmox.client import (
     PveAuthError,
     PveClient,
@@ -55,6 +55,7 @@ class Coordinator:
         self.fast_ok = False
         self.fast_error: str | None = None
         self.fast_polled_at = 0.0
+        self.fast_as_of: str | None = None  # when the cluster view was last fetched (ISO-8601 UTC)
         self._sem = asyncio.Semaphore(config.max_parallel)
         self._fast_lock = asyncio.Lock()
 
@@ -114,6 +115,7 @@ class Coordinator:
         self.model.has_data = True
         self.fast_ok, self.fast_error = True, None
         self.fast_polled_at = time.monotonic()
+        self.fast_as_of = utcnow()
         entities = all_entities(self.model)
         return Snapshot(
             entities,
@@ -185,6 +187,8 @@ class Coordinator:
                 del self.model.unreachable[name]
         if denied:
             raise UpdateFailed(denied[0])
+        if not self.fast_ok:  # the cluster view failed meanwhile: what it published stays marked stale
+            return Snapshot([], complete=False, metrics={"api_calls": calls[0], "skipped": "no cluster"})
         changed = {n for n in names if self.model.node_online(n) != before[n]}
         entities = node_entities(self.model, names)
         if changed:
@@ -217,6 +221,8 @@ class Coordinator:
                 del self.model.storage_detail[key]
             for item in parse_storage_list(result, name):
                 self.model.storage_detail[(name, item.storage)] = item
+        if not self.fast_ok:  # the cluster view failed meanwhile: what it published stays marked stale
+            return Snapshot([], complete=False, metrics={"api_calls": calls[0], "skipped": "no cluster"})
         return Snapshot(storage_entities(self.model, polled), complete=False,
                         metrics={"api_calls": calls[0]})
 

@@ -20,6 +20,7 @@ CLUSTER = EntityKind(
     topic="cluster/state",
     description="The Proxmox cluster as a whole: quorum, node and guest counts, resource totals.",
     name_field="name",
+    freshness=True,
     fields=(
         StateField(name="name", type="string", description="cluster name (the node's name on a standalone node)"),
         StateField(name="quorate", type="boolean", description="corosync has quorum", ha="binary_sensor",
@@ -50,6 +51,7 @@ NODE = EntityKind(
     topic="node/{node}/state",
     description="A Proxmox node; live figures are null while it is offline.",
     name_field="name",
+    freshness=True,
     fields=(
         StateField(name="name", type="string", nullable=False, description="node name"),
         StateField(name="status", type="string", nullable=False, values=("online", "offline"),
@@ -98,6 +100,7 @@ GUEST = EntityKind(
     topic="guest/{vmid}/state",
     description="A VM (qemu) or container (lxc); status is unknown and figures null while its node is offline.",
     name_field="name",
+    freshness=True,
     fields=(
         StateField(name="vmid", type="integer", nullable=False, description="the guest's id"),
         StateField(name="type", type="string", nullable=False, values=("qemu", "lxc"),
@@ -135,6 +138,7 @@ STORAGE = EntityKind(
     topic="storage/{node}/{storage}/state",
     description="A storage as one node sees it (shared storage appears under every node).",
     name_field="storage",
+    freshness=True,
     fields=(
         _NODE.with_(description="the node that sees it"),
         StateField(name="storage", type="string", nullable=False, description="storage id"),

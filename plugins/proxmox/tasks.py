@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from jarvis.plugins.proxmox.convert import as_int, opt_str
 
@@ -22,23 +24,38 @@ class Upid:
     user: str
 
 
+# PVE's own grammar (PVE::Tools::upid_decode), narrowed to the characters PVE really writes:
+# a node name, hex pid/pstart/starttime, a task type, an id (vmid, storage, service...) and the
+# user (``root@pam``, ``user@realm!token``). Nothing in it may be a path separator or a query.
+UPID_PATTERN = re.compile(
+    r"^UPID:(?P<node>[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
+    r":(?P<pid>[0-9A-Fa-f]{8}):(?P<pstart>[0-9A-Fa-f]{8,9}):(?P<starttime>[0-9A-Fa-f]{8})"
+    r":(?P<type>[A-Za-z0-9_-]{1,64}):(?P<id>[A-Za-z0-9_.-]{0,128}):(?P<user>[A-Za-z0-9_.@!-]{1,128}):$",
+    re.ASCII,
+)
+
+
 def parse_upid(upid: str) -> Upid:
-    """Split a UPID; raise ValueError when it is not one."""
-    parts = str(upid).split(":")
-    if len(parts) < 8 or parts[0] != "UPID" or not parts[1]:
-        raise ValueError(f"{upid!r} is not a task id (UPID:node:pid:pstart:start:type:id:user:)")
-    try:
-        return Upid(
-            node=parts[1],
-            pid=int(parts[2], 16),
-            pstart=int(parts[3], 16),
-            starttime=int(parts[4], 16),
-            type=parts[5],
-            id=parts[6],
-            user=parts[7],
-        )
-    except ValueError:
-        raise ValueError(f"{upid!r} has non-hex pid/pstart/starttime fields") from None
+    """Split a UPID; raise ValueError when it is not exactly one (the value itself is not echoed)."""
+    match = UPID_PATTERN.match(upid) if isinstance(upid, str) else None
+    if match is None:
+        raise ValueError("not a task id: expected UPID:node:PID:PSTART:STARTTIME:type:id:user: "
+                         "(8 hex digits per number, no other characters)")
+    return Upid(
+        node=match["node"],
+        pid=int(match["pid"], 16),
+        pstart=int(match["pstart"], 16),
+        starttime=int(match["starttime"], 16),
+        type=match["type"],
+        id=match["id"],
+        user=match["user"],
+    )
+
+
+def task_path(node: str, upid: str) -> str:
+    """Return the API path of a task's status; both parts are checked, then percent-encoded."""
+    parse_upid(upid)
+    return f"nodes/{quote(node, safe='')}/tasks/{quote(upid, safe=':@!')}/status"
 
 
 @dataclass(slots=True)

@@ -21,7 +21,7 @@ from jarvis.plugins.proxmox.entities import (
     storage_map,
 )
 from jarvis.plugins.proxmox.models import parse_cluster_resources, parse_node_status
-from jarvis.plugins.proxmox.tasks import TaskStatus, parse_task_status, parse_upid
+from jarvis.plugins.proxmox.tasks import TaskStatus, parse_task_status, parse_upid, task_path
 from jarvis.plugins.proxmox.toolkit import (
     GUEST_ACTIONS,
     GuestAction,
@@ -84,6 +84,7 @@ class ProxmoxTools:
             coord = self.coordinator()
             model = await coord.ensure_model(max_age_s=coord.config.intervals.fast_s * 2)
         counts = guest_counts(model)
+        self._freshness(call)
         return {
             "cluster": cluster_data(model),
             "nodes": [node_data(model, n, counts) for n in model.node_names()],
@@ -120,6 +121,7 @@ class ProxmoxTools:
             model = await coord.ensure_model()
         if args.node is not None:
             self._check_node(args.node)
+        self._freshness(call)
         return [
             storage_data(model, item)
             for (node, _name), item in sorted(storage_map(model).items())
@@ -142,6 +144,7 @@ class ProxmoxTools:
             ):
                 continue
             rows.append(data)
+        self._freshness(call)
         return {"count": len(rows), "guests": rows[: args.limit], "truncated": len(rows) > args.limit}
 
     async def guest_status(self, args: VmidArgs, call: ToolCall) -> Any:
@@ -153,13 +156,13 @@ class ProxmoxTools:
         return guest_status_data(coord.model, data, guest["type"], guest["node"])
 
     async def task_status(self, args: TaskArgs, call: ToolCall) -> Any:
-        """Return a task's status (node taken from the UPID)."""
+        """Return a task's status (node taken from the UPID, which is checked strictly first)."""
         try:
             upid = parse_upid(args.upid)
         except ValueError as error:
             raise ToolError("invalid_args", str(error)) from None
         with pve_errors():
-            data = await self.coordinator().get(f"nodes/{upid.node}/tasks/{args.upid}/status")
+            data = await self.coordinator().get(task_path(upid.node, args.upid))
         return vars_of(parse_task_status(data, upid=args.upid))
 
     # -- actions -----------------------------------------------------------------------------
@@ -264,8 +267,12 @@ class ProxmoxTools:
         coord = self.coordinator()
         started = time.monotonic()
         delay = 0.1
+        try:
+            parse_upid(upid)
+        except ValueError:
+            return {"upid": None, "status": "requested", "exitstatus": None}
         while True:
-            data = await coord.get(f"nodes/{node}/tasks/{upid}/status")
+            data = await coord.get(task_path(node, upid))
             task: TaskStatus = parse_task_status(data, upid=upid)
             elapsed = round(time.monotonic() - started, 2)
             call.progress({"upid": upid, "status": task.status, "elapsed_s": elapsed})
@@ -279,6 +286,11 @@ class ProxmoxTools:
         if not task.ok:
             raise ToolError("upstream_error", f"task {upid} failed: {task.exitstatus}")
         return {"upid": upid, "status": task.status, "exitstatus": task.exitstatus}
+
+    def _freshness(self, call: ToolCall) -> None:
+        """Say how old the cluster view behind a cached answer is (stale while PVE is unreachable)."""
+        coord = self.coordinator()
+        call.report_freshness(coord.fast_as_of, not coord.fast_ok)
 
     def _wake(self, *sources: str) -> None:
         """Ask the hub to poll these sources now, so retained state follows the action."""
