@@ -199,31 +199,33 @@ async def test_device_discovery_creates_the_device_and_its_entities(
 
 
 async def test_switch_and_button_publish_on_their_command_topics(
-    homeassistant_session: HomeAssistantProcess, node: FakeNode, mqtt_broker_session: MosquittoProcess
+    homeassistant_session: HomeAssistantProcess, node: FakeNode, mqtt_broker_session: MosquittoProcess,
+    hub: AsyncPeer,
 ) -> None:
     ha = homeassistant_session
     ids = await entity_ids(ha, node)
     await ha.wait_for_state(ids["guest"], "off")
     set_topic, action_topic = node.topic("guest", node.vmid, "set"), node.topic("node", node.node, "action")
-    async with AsyncPeer(mqtt_broker_session, role="hub") as observer:
-        await observer.subscribe(set_topic)
-        await observer.subscribe(action_topic)
+    # The hub's own account observes (client ids are bound to usernames: one connection each).
+    observer = hub
+    await observer.subscribe(set_topic)
+    await observer.subscribe(action_topic)
 
-        await ha.call_service("switch", "turn_on", {"entity_id": ids["guest"]})
-        assert (await observer.expect(set_topic, within=10)).payload == b"ON"
-        # Not optimistic (it has a state topic): the switch stays off until the hub says running.
-        assert (await ha.get_state(ids["guest"]))["state"] == "off"
-        await observer.publish(node.topic("guest", node.vmid, "state"), {"status": "running"}, retain=True)
-        await ha.wait_for_state(ids["guest"], "on")
+    await ha.call_service("switch", "turn_on", {"entity_id": ids["guest"]})
+    assert (await observer.expect(set_topic, within=10)).payload == b"ON"
+    # Not optimistic (it has a state topic): the switch stays off until the hub says running.
+    assert (await ha.get_state(ids["guest"]))["state"] == "off"
+    await observer.publish(node.topic("guest", node.vmid, "state"), {"status": "running"}, retain=True)
+    await ha.wait_for_state(ids["guest"], "on")
 
-        mark = observer.mark()
-        await ha.call_service("switch", "turn_off", {"entity_id": ids["guest"]})
-        assert (await observer.expect(set_topic, within=10, since=mark)).payload == b"OFF"
+    mark = observer.mark()
+    await ha.call_service("switch", "turn_off", {"entity_id": ids["guest"]})
+    assert (await observer.expect(set_topic, within=10, since=mark)).payload == b"OFF"
 
-        await ha.call_service("button", "press", {"entity_id": ids["reboot"]})
-        assert (await observer.expect(action_topic, within=10)).payload == b"reboot"
-        pressed = await ha.wait_for_state(ids["reboot"], lambda s: s is not None and s["state"] != "unknown")
-        assert re.match(r"\d{4}-\d\d-\d\dT", pressed["state"])  # the time of the last press
+    await ha.call_service("button", "press", {"entity_id": ids["reboot"]})
+    assert (await observer.expect(action_topic, within=10)).payload == b"reboot"
+    pressed = await ha.wait_for_state(ids["reboot"], lambda s: s is not None and s["state"] != "unknown")
+    assert re.match(r"\d{4}-\d\d-\d\dT", pressed["state"])  # the time of the last press
     # Commands are never retained (a live subscriber cannot tell: ask the broker afterwards).
     assert await retained_under(mqtt_broker_session, set_topic) == {}
     assert await retained_under(mqtt_broker_session, action_topic) == {}
