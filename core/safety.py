@@ -81,6 +81,26 @@ class Confirmation:
         """Return True once the confirmation's time is up."""
         return time.monotonic() - self.created > self.ttl_s
 
+    def saved(self) -> dict[str, Any]:
+        """Return what memory keeps of it across a restart: the public payload and the call source."""
+        return {**self.public(), "source": self.source}
+
+    @classmethod
+    def restore(cls, saved: dict[str, Any], now: datetime | None = None) -> Confirmation | None:
+        """Rebuild a confirmation kept by ``saved()``; None once it has expired (or is malformed)."""
+        try:
+            expires = datetime.fromisoformat(str(saved["expires_at"]).replace("Z", "+00:00"))
+            left = (expires - (now or datetime.now(UTC))).total_seconds()
+            if left <= 0:
+                return None
+            restored = cls(tool=str(saved["tool"]), args=dict(saved["args"]), risk=str(saved["risk"]),
+                           reason=str(saved["reason"]), requested_by=str(saved["requested_by"]), ttl_s=left,
+                           source=str(saved.get("source") or ""), id=str(saved["id"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+        restored.expires_at = str(saved["expires_at"])
+        return restored
+
     def public(self) -> dict[str, Any]:
         """Return the retained payload of ``<base>/confirm/<id>``."""
         return {

@@ -7,6 +7,7 @@ timeout -> publish an ``action`` event (memory stores record it through ``on_eve
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -110,7 +111,8 @@ class Pipeline:
         seen: dict[str, Any] = {"caller": caller or Caller(source)}
         reply = await self._checked_call(name, args, source, confirmed, seen)
         if not seen.get("executed"):
-            self._action_event(str(name)[:80], source, reply, seen.get("args", {}), seen.get("risk"), None, None)
+            self._action_event(str(name)[:80], source, reply, seen.get("args", {}), seen.get("risk"), None, None,
+                               seen.get("target"))
         return reply
 
     async def _checked_call(
@@ -139,6 +141,7 @@ class Pipeline:
             target = tool.target(parsed) if tool.target else None
         except ToolError as exc:
             return error(exc.code, exc.message)
+        seen["target"] = target
         protected = tool.disruptive and self._protected(target)
         refusal = self._refusal(name, risk, target, protected, source)
         if refusal is not None:
@@ -150,7 +153,7 @@ class Pipeline:
             if limited:
                 return error("rate_limited", limited)
         seen["executed"] = True
-        return await self._execute(name, tool, parsed, clean, risk, source)
+        return await self._execute(name, tool, parsed, clean, risk, source, target)
 
     def _protected(self, target: Target | None) -> bool:
         guest_name = None
@@ -237,7 +240,8 @@ class Pipeline:
                                     details={"confirmation": cid, "status": "expired"}))
 
     async def _execute(
-        self, name: str, tool: Tool, parsed: Any, clean: dict[str, Any], risk: Risk, source: str
+        self, name: str, tool: Tool, parsed: Any, clean: dict[str, Any], risk: Risk, source: str,
+        target: Target | None = None,
     ) -> Reply:
         call_id = uuid.uuid4().hex[:12]
 
@@ -260,14 +264,18 @@ class Pipeline:
             log.exception("tool %s failed", name)
             reply = error("internal", f"{name} failed: {type(exc).__name__}: {exc}")
         duration_ms = round((time.perf_counter() - started) * 1000, 1)
-        self._action_event(name, source, reply, clean, risk, call_id, duration_ms)
+        self._action_event(name, source, reply, clean, risk, call_id, duration_ms, target)
         return reply
 
     def _action_event(
         self, name: str, source: str, reply: Reply, clean: dict[str, Any], risk: Risk | None,
-        call_id: str | None, duration_ms: float | None,
+        call_id: str | None, duration_ms: float | None, target: Target | None = None,
     ) -> None:
-        """Publish the ``action`` event of one call (the hub masks secrets in every event)."""
+        """Publish the ``action`` event of one call (the hub masks secrets in every event).
+
+        The details carry what the audit trail keeps: the target and, for a success, a compact
+        result (``compact_result``), never the whole reply.
+        """
         status = reply["status"]
         summary = f"{name} by {source}: {status}" + (
             f" ({reply['error']['code']})" if status == "error" else ""
@@ -279,5 +287,68 @@ class Pipeline:
             severity="warning" if status == "error" else "info",
             details={"call_id": call_id, "tool": name, "args": clean, "risk": risk.value if risk else None,
                      "status": status, "duration_ms": duration_ms,
+                     **({"target": {"kind": target.kind, "id": target.id}} if target is not None else {}),
+                     **({"result": compact_result(reply.get("data"))} if status == "ok" else {}),
                      **({"error": reply["error"]} if status == "error" else {})},
         ))
+
+
+RESULT_BYTES = 400
+
+
+def compact_result(data: Any, limit: int = RESULT_BYTES) -> Any:
+    """Return a tool's result as the audit trail keeps it: whole when small, else its outline.
+
+    A big result (a list of 5,000 guests) becomes its shape: the scalar fields of an object and
+    the length of every list, so an action event stays small on MQTT and in memory.
+    """
+    if _json_size(data, limit) <= limit:
+        return data
+    if isinstance(data, list):
+        return {"items": len(data)}
+    if isinstance(data, dict):
+        outline: dict[str, Any] = {}
+        for key, value in data.items():
+            if isinstance(value, list):
+                outline[key] = {"items": len(value)}
+            elif isinstance(value, dict):
+                outline[key] = {"keys": len(value)}
+            elif isinstance(value, str) and len(value) > 120:
+                outline[key] = value[:117] + "..."
+            else:
+                outline[key] = value
+            if _json_size(outline, limit) > limit:
+                outline.pop(key)
+                outline["truncated"] = True
+                break
+        return outline
+    if isinstance(data, str):
+        return data[: limit - 3] + "..."
+    return None
+
+
+def _json_size(value: Any, limit: int) -> int:
+    """The size of ``value`` as JSON, exact up to ``limit``; past it, some size above ``limit``.
+
+    Walks the value and stops as soon as the limit is passed, so a 5,000-guest result costs
+    a few items, not an encoding of the whole list.
+    """
+    size = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            size += 2 + len(item)
+            for key, sub in item.items():
+                size += len(str(key)) + 3
+                stack.append(sub)
+        elif isinstance(item, list | tuple):
+            size += 2 + len(item)
+            stack.extend(item)
+        elif isinstance(item, str):
+            size += len(json.dumps(item)) if len(item) < limit else len(item) + 2
+        else:
+            size += len(json.dumps(item, default=str))
+        if size > limit:
+            return size
+    return size
