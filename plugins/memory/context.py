@@ -59,7 +59,7 @@ class Budget:
 BUDGETS: dict[str, Budget] = {
     # The seed's local model: 4,096 tokens in all; ~800 for the context injection, the last 4 messages.
     "small": Budget("small", tokens=800, unresolved=3, actions=2, actions_hours=None, events_hours=0,
-                    messages=4, history_tokens=1500, top=5, full_detail_upto=0, snippets=0),
+                    messages=4, history_tokens=1500, top=3, full_detail_upto=0, snippets=0),
     # A 200 k model: the full picture (everything that fits), the whole session, related past talk.
     "large": Budget("large", tokens=12_000, unresolved=None, actions=None, actions_hours=24, events_hours=1,
                     messages=None, history_tokens=20_000, top=10, full_detail_upto=20, snippets=5),
@@ -97,7 +97,28 @@ class Section:
     title: str
     rank: int  # detail lines of lower ranks get the budget first
     head: list[str] = field(default_factory=list)
-    detail: list[str] = field(default_factory=list)
+    detail: Sequence[str] = field(default_factory=list)
+
+
+class _Lines(Sequence[str]):
+    """Detail lines ordered and rendered only when the budget reaches them (5,000 guests, a few shown)."""
+
+    def __init__(self, count: int, order: Callable[[], list[Thing]],
+                 render: Callable[[Key, Mapping[str, Any]], str]) -> None:
+        self.count = count
+        self.order = order
+        self.render = render
+        self._things: list[Thing] | None = None
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: Any) -> Any:
+        if self._things is None:
+            self._things = self.order()
+        if isinstance(index, slice):
+            return [self.render(*thing) for thing in self._things[index]]
+        return self.render(*self._things[index])
 
 
 @dataclass
@@ -140,80 +161,101 @@ def build_context(
         sections.append(Section(f"Recent events (last {budget.events_hours:g} h)", rank=90,
                                 detail=[_event_line(e) for e in facts.events]))
     if facts.snippets:
-        sections.append(Section("What the user said before on this topic", rank=91,
-                                detail=[_snippet_line(m) for m in facts.snippets]))
+        sections.append(_listed("What the user said before on this topic", 91,
+                                [_snippet_line(m) for m in facts.snippets]))
     return _assemble(sections, budget, mask or (lambda text: text))
 
 
 # -- sections -----------------------------------------------------------------------------------
 
 
+HEAD_LINES = 20  # memory lines kept in a section's head (the rest are detail, added while the budget lasts)
+
+
+def _listed(title: str, rank: int, lines: list[str]) -> Section:
+    """A section of memory lines: the first ones are its head (counted out by the budget already)."""
+    return Section(title, rank=rank, head=lines[:HEAD_LINES], detail=lines[HEAD_LINES:])
+
+
 def _memory_sections(facts: Facts, budget: Budget, state: Mapping[Key, Mapping[str, Any]]) -> list[Section]:
     out = []
     alerts = facts.unresolved[: budget.unresolved] if budget.unresolved is not None else facts.unresolved
-    if facts.unresolved:
-        title = f"Open alerts ({len(facts.unresolved)})"
-        out.append(Section(title, rank=1, detail=[_event_line(e) for e in alerts]))
+    if alerts:
+        out.append(_listed(f"Open alerts ({len(facts.unresolved)})", 1, [_event_line(e) for e in alerts]))
     pending = [data for key, data in state.items() if len(key) == 2 and key[0] == "confirm" and data]
     if pending:
-        out.append(Section(f"Waiting for a human's confirmation ({len(pending)})", rank=1,
-                           detail=[_confirmation_line(c) for c in pending]))
+        out.append(_listed(f"Waiting for a human's confirmation ({len(pending)})", 1,
+                           [_confirmation_line(c) for c in pending]))
     actions = facts.actions[: budget.actions] if budget.actions is not None else facts.actions
     if actions:
         window = f", last {budget.actions_hours:g} h" if budget.actions_hours else ""
-        out.append(Section(f"Recent actions ({len(actions)} shown{window})", rank=2,
-                           detail=[_action_line(a) for a in actions]))
+        out.append(_listed(f"Recent actions ({len(actions)} shown{window})", 2, [_action_line(a) for a in actions]))
     if facts.preferences:
-        out.append(Section("User preferences", rank=6,
-                           detail=[f"{k}: {_short(v, 160)}" for k, v in sorted(facts.preferences.items())]))
+        out.append(_listed("User preferences", 2,
+                           [f"{k}: {_short(v, 160)}" for k, v in sorted(facts.preferences.items())]))
     if facts.memories:
-        out.append(Section("Remembered", rank=6, detail=[_memory_line(m) for m in facts.memories]))
+        out.append(_listed("Remembered", 2, [_memory_line(m) for m in facts.memories]))
     return out
 
 
 def _alerted(unresolved: Sequence[Mapping[str, Any]]) -> set[str]:
-    """Names (vmids and nodes) that open alerts are about."""
+    """What open alerts are about: a guest's vmid, else a node's name."""
     names: set[str] = set()
     for event in unresolved:
-        for key in ("vmid", "node"):
-            if event.get(key) not in (None, ""):
-                names.add(str(event[key]))
+        about = event.get("vmid") if event.get("vmid") not in (None, "") else event.get("node")
+        if about not in (None, ""):
+            names.add(str(about))
     return names
 
 
 def _kind_section(kind: KindView, things: list[Thing], budget: Budget, alerted: set[str], rank: int) -> Section:
     counts = outline.status_counts(kind, things)
     tally = ", ".join(f"{n:,} {status}" for status, n in counts.most_common()) if kind.status else ""
+    if len(things) == 1:  # the cluster itself: its line is the section
+        key, data = things[0]
+        return Section(_plural(kind.name, 1), rank=rank, head=[outline.line(kind, key, data, _extra_fields(kind))])
     title = f"{_plural(kind.name)} ({len(things):,}{': ' + tally if tally else ''})"
-    things = sorted(things, key=lambda t: _sort_key(t[0]))
-    flagged = [t for t in things if not outline.is_normal(kind, t[1]) or _ids_alerted(kind, t[0], alerted)]
-    # Crashed or alerted first, then simply stopped (a stopped guest is often on purpose).
-    flagged.sort(key=lambda t: (str(outline.status_text(kind, t[1])) == "stopped"
-                                and not _ids_alerted(kind, t[0], alerted),))
+    flagged = [t for t in things
+               if not outline.is_normal(kind, t[1]) or (alerted and _ids_alerted(kind, t[0], alerted))]
+    # Crashed (neither normal nor stopped) first, then what an alert names, then merely stopped (often on
+    # purpose); then by id.
+    def urgency(thing: Thing) -> tuple[Any, ...]:
+        stopped = str(outline.status_text(kind, thing[1])) == "stopped" or outline.is_normal(kind, thing[1])
+        return (stopped, not _ids_alerted(kind, thing[0], alerted), _sort_key(thing[0]))
+
+    flagged.sort(key=urgency)
     section = Section(title, rank=rank)
-    many = len(things) > 2 * budget.top
+    many = len(things) > 4 * budget.top  # else every line is likely to fit: no summary needed
     if many:
         for name in kind.numeric:
             ranked = outline.top(kind, things, name, budget.top)
             if ranked:
                 section.head.append(f"top by {kind.label(name)}: {outline.ranked_text(kind, ranked, name)}")
-        if flagged:
-            shown = flagged[: 2 * budget.top]
-            names = ", ".join(_flag_text(kind, t, alerted) for t in shown)
-            more = f" and {len(flagged) - len(shown):,} more" if len(flagged) > len(shown) else ""
-            section.head.append(f"needing attention or not running ({len(flagged):,}): {names}{more}")
+        stopped = [t for t in flagged if str(outline.status_text(kind, t[1])) == "stopped"
+                   and not _ids_alerted(kind, t[0], alerted)]
+        urgent = [t for t in flagged if t not in stopped] if stopped else flagged
+        for label, group, count in (("needing attention", urgent, 2 * budget.top), ("stopped", stopped, budget.top)):
+            if group:
+                shown = group[:count]
+                names = ", ".join(_flag_text(kind, t, alerted) for t in shown)
+                more = f" and {len(group) - len(shown):,} more" if len(group) > len(shown) else ""
+                section.head.append(f"{label} ({len(group):,}): {names}{more}")
     extra = _extra_fields(kind) if len(things) <= budget.full_detail_upto else ()
-    seen: set[Key] = set()
-    ordered = flagged + (outline.top(kind, things, kind.numeric[0], len(things)) if kind.numeric else []) + things
-    for key, data in ordered:
-        if key not in seen:
-            seen.add(key)
-            section.detail.append(outline.line(kind, key, data, extra))
+
+    def order() -> list[Thing]:
+        """Flagged first, then (many things) by the first numeric field, e.g. CPU, then the rest by id."""
+        first = {key for key, _ in flagged}
+        rest = outline.top(kind, things, kind.numeric[0], len(things)) if kind.numeric and many else []
+        ranked = {key for key, _ in rest}
+        others = sorted((t for t in things if t[0] not in first and t[0] not in ranked), key=lambda t: _sort_key(t[0]))
+        return flagged + [t for t in rest if t[0] not in first] + others
+
+    section.detail = _Lines(len(things), order, lambda key, data: outline.line(kind, key, data, extra))
     return section
 
 
 def _ids_alerted(kind: KindView, key: Key, alerted: set[str]) -> bool:
-    return bool(alerted) and any(i in alerted for i in kind.ids(key))
+    return bool(alerted) and "/".join(kind.ids(key)) in alerted
 
 
 def _flag_text(kind: KindView, thing: Thing, alerted: set[str]) -> str:
@@ -236,9 +278,9 @@ def _sort_key(key: Key) -> tuple[Any, ...]:
     return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in key)
 
 
-def _plural(name: str) -> str:
+def _plural(name: str, count: int = 2) -> str:
     words = name.replace("_", " ")
-    words = words if name in _UNCOUNTABLE or words.endswith("s") else words + "s"
+    words = words if count == 1 or name in _UNCOUNTABLE or words.endswith("s") else words + "s"
     return words[:1].upper() + words[1:]
 
 
@@ -331,6 +373,10 @@ def _assemble(sections: list[Section], budget: Budget, mask: Callable[[str], str
                 break
             lines.append(text)
             used += cost(text)
+    for section in kept:  # a heading with nothing under it says nothing
+        if not section.head and not chosen[id(section)] and section.rank:
+            del chosen[id(section)]
+            used -= cost(_heading(section))
     dropped = [s for s in sections if id(s) not in chosen]
     for section in dropped:
         left_out[section.title.split(" (")[0]] = len(section.head) + len(section.detail) + 1

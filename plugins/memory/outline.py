@@ -8,6 +8,7 @@ is not a normal one (running, online, reachable...) or that an open alert names.
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,6 +34,8 @@ class KindView:
     summary: tuple[str, ...]  # summary fields in order, the name and status fields apart
     status: str | None  # the field telling whether the thing is in a normal state
     numeric: tuple[str, ...]  # numeric summary fields: what "top" lists rank by
+    literals: tuple[tuple[int, str], ...]  # (position, segment) of the topic's literal segments
+    id_positions: tuple[int, ...]  # positions of its placeholders
 
     @classmethod
     def from_schema(cls, kind: Mapping[str, Any]) -> KindView:
@@ -43,10 +46,13 @@ class KindView:
             (n for n in summary if fields[n].get("type") == "boolean" or fields[n].get("values")), None)
         name_field = kind.get("name_field")
         numeric = tuple(n for n in summary if fields[n].get("type") in ("number", "integer") and n != status)
+        segments = tuple(str(kind["topic"]).split("/"))
         return cls(
             name=str(kind["kind"]), segments=tuple(str(kind["topic"]).split("/")),
             description=str(kind.get("description", "")), name_field=name_field, fields=fields,
             summary=tuple(n for n in summary if n not in (name_field, status)), status=status, numeric=numeric,
+            literals=tuple((i, s) for i, s in enumerate(segments) if not _PLACEHOLDER.match(s)),
+            id_positions=tuple(i for i, s in enumerate(segments) if _PLACEHOLDER.match(s)),
         )
 
     @property
@@ -56,12 +62,11 @@ class KindView:
 
     def matches(self, key: Key) -> bool:
         """Tell whether an entity key is of this kind."""
-        return len(key) == len(self.segments) and all(
-            s == k or _PLACEHOLDER.match(s) for s, k in zip(self.segments, key, strict=True))
+        return len(key) == len(self.segments) and all(key[i] == s for i, s in self.literals)
 
     def ids(self, key: Key) -> list[str]:
         """Return the placeholder values of a key, in order."""
-        return [k for s, k in zip(self.segments, key, strict=True) if _PLACEHOLDER.match(s)]
+        return [key[i] for i in self.id_positions]
 
     def label(self, name: str) -> str:
         """Return a field's short label (its ``label``, else its name in words)."""
@@ -192,8 +197,10 @@ def status_counts(kind: KindView, things: Sequence[Thing]) -> Counter[str]:
 
 
 def top(kind: KindView, things: Sequence[Thing], field: str, n: int) -> list[Thing]:
-    """Return the ``n`` things with the highest value of ``field``."""
-    ranked = [t for t in things if isinstance(t[1].get(field), int | float) and not isinstance(t[1].get(field), bool)]
+    """Return the ``n`` things with the highest value of ``field`` (things without one left out)."""
+    ranked = [t for t in things if type(t[1].get(field)) in (int, float)]
+    if n < len(ranked) // 4:
+        return heapq.nlargest(n, ranked, key=lambda t: t[1][field])
     ranked.sort(key=lambda t: t[1][field], reverse=True)
     return ranked[:n]
 
