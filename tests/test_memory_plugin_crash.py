@@ -21,18 +21,20 @@ ROUND_SEQS = 1_000_000
 
 def run_and_kill(path: Path, first: int, seed: int, after_s: float) -> list[int]:
     """Start the writer, SIGKILL it ``after_s`` seconds after it is ready; return the seqs it committed."""
-    proc = subprocess.Popen([sys.executable, str(WRITER), str(path), str(first), str(seed)],
-                            stdout=subprocess.PIPE, text=True)
+    errors = path.parent / f"writer-{first}.err"
+    with errors.open("w") as stderr:
+        proc = subprocess.Popen([sys.executable, str(WRITER), str(path), str(first), str(seed)],
+                                stdout=subprocess.PIPE, stderr=stderr, text=True)
     assert proc.stdout is not None
     committed: list[int] = []
-    assert proc.stdout.readline().strip() == "ready"
+    assert proc.stdout.readline().strip() == "ready", errors.read_text()
     killer = threading.Timer(after_s, proc.send_signal, (signal.SIGKILL,))
     killer.start()
     for line in proc.stdout:
         committed.append(int(line.split()[1]))
     proc.wait(10)
     killer.cancel()
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.returncode == -signal.SIGKILL, errors.read_text()
     return committed
 
 
