@@ -105,13 +105,13 @@ class _Lines(Sequence[str]):
 
     def __init__(self, count: int, order: Callable[[], list[Thing]],
                  render: Callable[[Key, Mapping[str, Any]], str]) -> None:
-        self.count = count
+        self._size = count
         self.order = order
         self.render = render
         self._things: list[Thing] | None = None
 
     def __len__(self) -> int:
-        return self.count
+        return self._size
 
     def __getitem__(self, index: Any) -> Any:
         if self._things is None:
