@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_hub.py
 	$(BIN)/python bench/bench_memory.py
 	$(BIN)/python bench/bench_security.py all
+	$(BIN)/python bench/bench_context.py
 
 $(STAMP):
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { .ci/system-deps.sh venv && $(PYTHON) -m venv $(VENV); }

@@ -1,4 +1,4 @@
-"""The ``jarvis`` command: run, demo, sim, check-config, tools, schema, call, passwd, broker-users."""
+"""The ``jarvis`` command: run, demo, sim, check-config, tools, schema, call, memory, passwd, broker-users."""
 
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--guests", type=int, default=12, help="simulated guests")
     demo.add_argument("--seed", type=int, default=None, help="make the simulated cluster repeatable")
     demo.add_argument("--base-topic", default="jarvis")
+    demo.add_argument("--memory-dir", default=None,
+                      help="where the demo keeps its memory (default: <data dir>/demo/memory, kept between runs)")
 
     check = sub.add_parser("check-config", help="validate config.yaml without starting anything")
     _config_arg(check)
@@ -53,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("tool", help="tool name, e.g. proxmox.guest_list")
     call.add_argument("args", nargs="*", metavar="key=value", help="arguments; values are JSON when they parse")
     call.add_argument("--confirm", action="store_true", help="confirm a dangerous call explicitly")
+
+    from jarvis.app.memory_cli import add_parser as add_memory_parser
+
+    add_memory_parser(sub)
 
     sim = sub.add_parser("sim", help="run the Proxmox VE API simulator", add_help=False)
     sim.add_argument("sim_args", nargs=argparse.REMAINDER)
@@ -96,6 +102,7 @@ def parse_kv(items: list[str]) -> dict[str, Any]:
 
 
 def _explicit_config(argv: list[str]) -> bool:
+    """Whether the command line names a config file (else a missing config.yaml means the defaults)."""
     return any(a in ("-c", "--config") or a.startswith("--config=") for a in argv)
 
 
@@ -180,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
             from jarvis.app.demo import run_demo
 
             return asyncio.run(run_demo(ns))
+        if ns.command == "memory":
+            from jarvis.app.memory_cli import run as run_memory
+
+            return run_memory(ns, _explicit_config(argv))
         if ns.command in ("broker-users", "passwd"):
             from jarvis.app import users
 

@@ -11,6 +11,7 @@ import logging
 import socket
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from jarvis.core.config import parse_config
@@ -73,8 +74,18 @@ def demo_config(ns: argparse.Namespace, broker: Any, sim: Any, http_port: int) -
                 "intervals": {"fast_s": 5, "node_s": 15, "storage_s": 60},
             },
             "network": {"hosts": {"localhost": {"address": "127.0.0.1"}}},
+            "memory": {"path": str(demo_memory_dir(ns))},
         },
     }
+
+
+def demo_memory_dir(ns: argparse.Namespace) -> Path:
+    """Where the demo's memory lives: ``--memory-dir``, else ``<data dir>/demo/memory`` (kept between runs)."""
+    if getattr(ns, "memory_dir", None):
+        return Path(ns.memory_dir).expanduser()
+    from jarvis.plugins.memory.config import data_dir
+
+    return data_dir() / "demo" / "memory"
 
 
 # Imported by preload(), not at the top: the broker and the simulator start first, so their
@@ -153,10 +164,12 @@ async def run_demo(ns: argparse.Namespace) -> int:
                 f"  MQTT broker   mqtt://127.0.0.1:{broker.port}  (anonymous, loopback only)\n"
                 f"  websockets    ws://127.0.0.1:{broker.ws_port}\n"
                 f"  dashboard     {server.url if server else 'disabled'}\n"
-                f"  PVE simulator {sim.url}  ({ns.nodes} nodes, {ns.guests} guests)\n\n"
+                f"  PVE simulator {sim.url}  ({ns.nodes} nodes, {ns.guests} guests)\n"
+                f"  memory        {demo_memory_dir(ns)}  (events, actions, conversations; kept between runs)\n\n"
                 f"  try: mosquitto_sub -p {broker.port} -t '{base}/#' -v\n"
                 f"       mosquitto_rr -p {broker.port} -t {base}/bridge/request/tool/proxmox.cluster_status "
-                f"-e {base}/reply/demo -m '{{}}'\n",
+                f"-e {base}/reply/demo -m '{{}}'\n"
+                f"       jarvis memory --dir {demo_memory_dir(ns)} tail -f\n",
                 flush=True,
             )
             await stopping.wait()

@@ -36,6 +36,7 @@ from jarvis.core.providers import (
     RequestCommand,
     WebBlueprint,
 )
+from jarvis.core.redact import redact
 from jarvis.core.state import Change
 
 __version__ = "0.1.0"
@@ -76,6 +77,7 @@ __all__ = [
     "fields",
     "freeze",
     "hookimpl",
+    "redact",
     "slugify",
     "tool_errors",
     "utcnow",

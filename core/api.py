@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from jarvis.core.hub import Hub
+    from jarvis.core.providers import MemoryStore
 
 hookimpl = pluggy.HookimplMarker("jarvis")
 
@@ -277,6 +278,10 @@ class PluginContext:
         if event.source == "hub":
             event.source = self.name
         self.hub.emit(event)
+
+    def memory(self) -> MemoryStore | None:
+        """Return the memory store config chose (``hub.memory``), or None; set once the hub started."""
+        return self.hub.memory()
 
     def wake_sources(self, *names: str) -> None:
         """Ask this plugin's sources (all, or those named) to poll again now, e.g. after an action."""

@@ -106,6 +106,10 @@ class HubConfig(_Strict):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     discovery_prefix: str = Field("homeassistant", pattern=r"^[A-Za-z0-9_-]+$")
+    memory: str | None = Field(
+        None, description="the memory store, by name (the memory plugin's is tinydb); default: the first "
+        "one registered; 'off': none"
+    )
 
 
 class WebConfig(_Strict):

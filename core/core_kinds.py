@@ -68,6 +68,8 @@ BRIDGE_HEALTH = EntityKind(
         StateField(name="plugins", type="object", nullable=False, description="plugin -> {status, reason}"),
         StateField(name="sources", type="object", nullable=False,
                    description="source -> last poll: duration_ms, cpu_ms, entities, changes, api_calls..."),
+        StateField(name="memory", type="object",
+                   description="the memory store in use (hub.memory), its records, last flush and any problem"),
         StateField(name="mqtt", type="object", description="broker link and publisher counters (with the MQTT bridge)"),
     ),
     strict=False,

@@ -7,6 +7,7 @@ It knows nothing of MQTT; ``jarvis.mqtt`` attaches to it (``state.subscribe`` an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import os
@@ -20,8 +21,9 @@ from jarvis.core.api import Event, PluginContext, ToolError
 from jarvis.core.auth import Authorizer
 from jarvis.core.config import Config, ConfigError, validate_plugin_block
 from jarvis.core.core_kinds import CORE_KINDS
+from jarvis.core.memory import ConfirmationKeeper, choose_store, memory_health
 from jarvis.core.plugins import call_each, load_plugins
-from jarvis.core.providers import BrokerSessions, Caller, ReplyStream
+from jarvis.core.providers import BrokerSessions, Caller, MemoryStore, ReplyStream
 from jarvis.core.redact import redact, redact_value
 from jarvis.core.registrations import Registrations
 from jarvis.core.requests import builtin_requests, handle_request
@@ -71,6 +73,8 @@ class Hub:
         self.load_failures = loaded.failed
         self.skipped_plugins = loaded.skipped
         self._started: set[str] = set()
+        self.memory_name: str | None = None  # the memory store in use (hub.memory), once started
+        self.memory_problem: str | None = None
         self.state.subscribe(self._state_changed)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -89,6 +93,7 @@ class Hub:
         # Everything not failed by now gets on_stop, even if a register_* hook fails below.
         self._started = set(self._live())
         await self.registrations.collect(self._live(), self._fail)
+        self._attach_memory()
         self._state_observers = self._observers("on_state_changed")
         if run_sources:
             for runner in self.runners:
@@ -99,6 +104,21 @@ class Hub:
         for problem in self.auth.problems():
             log.error("users: %s", problem)
         log.info("hub started with plugins: %s", ", ".join(self.contexts) or "none")
+
+    def _attach_memory(self) -> None:
+        """Pick the memory store (``hub.memory``) and restore what the hub keeps there."""
+        self.memory_name, self.memory_problem = choose_store(self.registrations.memory_stores, self.config.hub.memory)
+        if self.memory_problem:
+            log.error("%s", self.memory_problem)
+        store = self.memory()
+        if store is not None:
+            keeper = ConfirmationKeeper(self, store)
+            keeper.restore()
+            self.state.subscribe(keeper.changed)
+
+    def memory(self) -> MemoryStore | None:
+        """Return the memory store config chose, or None (none registered, or ``hub.memory: off``)."""
+        return self.registrations.memory_stores.get(self.memory_name) if self.memory_name else None
 
     def validate_config(self) -> None:
         """Validate every enabled plugin's block; raise ConfigError listing each bad key."""
@@ -136,6 +156,11 @@ class Hub:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Events emitted just before the stop still reach on_event (memory records them) first.
+        if self._background:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await asyncio.gather(*list(self._background), return_exceptions=True)
         # A plugin that started and failed later (e.g. in register_tools) still closes its clients.
         live = [n for n in self.contexts if n in self._started]
         for name in reversed(live):
@@ -352,6 +377,7 @@ class Hub:
             "pending_confirmations": len(self.pipeline.confirmations),
             "plugins": {n: {"status": s["status"], "reason": s["reason"]} for n, s in self.plugin_statuses().items()},
             "sources": sources,
+            "memory": memory_health(self),
         }
         for extra in self.health_extras:
             health.update(extra())

@@ -23,6 +23,7 @@ DEFAULT_PLUGINS: dict[str, str] = {
     "ssh": "jarvis.plugins.ssh.plugin",
     "docker": "jarvis.plugins.docker.plugin",
     "network": "jarvis.plugins.network.plugin",
+    "memory": "jarvis.plugins.memory.plugin",
 }
 LOAD_ENV = "JARVIS_LOAD_PLUGINS"
 ENTRY_POINTS_ENV = "JARVIS_ENTRY_POINTS"

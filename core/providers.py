@@ -8,7 +8,7 @@ Home Assistant, the dashboard) define the behaviour in their own documentation.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -119,16 +119,103 @@ class LlmBackend(Protocol):
 
 @runtime_checkable
 class MemoryStore(Protocol):
-    """Where the hub's history goes: events, the audit trail, conversations, snapshots."""
+    """What Jarvis remembers: events, the audit trail, conversations, preferences, memories.
 
-    def record_event(self, event: Mapping[str, Any]) -> None:
-        """Store one hub event."""
+    Config picks one store by name (``hub.memory``); ``ctx.memory()`` returns it. Writes are
+    plain methods and must be cheap (an append in memory): the hub and plugins call them on
+    the event loop. Reads are coroutines, because a store may read files to answer. Records
+    are JSON objects with at least ``id`` and ``ts``; secrets are masked before anything is kept.
+    See docs/memory.md for the fields of each record.
+    """
 
-    def recent_events(self, **filters: Any) -> list[dict[str, Any]]:
-        """Return recent events, newest first."""
+    def record_event(self, event: Mapping[str, Any]) -> str:
+        """Store one hub event (``Event.to_dict()``); return its record id."""
 
-    def search(self, text: str, **filters: Any) -> list[dict[str, Any]]:
-        """Return records matching ``text``, newest first."""
+    def record_action(self, action: Mapping[str, Any]) -> str:
+        """Store one tool call of the audit trail (tool, status, call_id, args...); return its id."""
+
+    def add_message(
+        self,
+        session: str,
+        role: str,
+        content: str,
+        *,
+        backend: str | None = None,
+        model: str | None = None,
+        tokens_in: int | None = None,
+        tokens_out: int | None = None,
+        cost: float | None = None,
+        tool_calls: list[Any] | None = None,
+    ) -> str:
+        """Store one chat message of a session (role: user, assistant, system or tool)."""
+
+    def set_preference(self, key: str, value: Any) -> None:
+        """Set a user preference ("vm 105 is my k3s master"); it never expires."""
+
+    def remember(self, text: str, tier: str = "30d", tags: Sequence[str] = ()) -> str:
+        """Remember a fact for a tier (``7d``, ``30d``, ``permanent``); return its id."""
+
+    def forget(self, key: str) -> bool:
+        """Forget a memory (by id) or a preference (by key); tell whether one existed."""
+
+    def save_value(self, key: str, value: Any) -> None:
+        """Keep a small value across restarts (hub and plugin state; never shown to an LLM)."""
+
+    def load_value(self, key: str, default: Any = None) -> Any:
+        """Return a value kept with ``save_value``, or ``default``."""
+
+    async def resolve_event(self, event_id: str, by: str = "user") -> dict[str, Any] | None:
+        """Mark an event resolved (its record id or the hub's event id); None when unknown."""
+
+    async def recent_events(
+        self,
+        *,
+        node: str | None = None,
+        type: str | None = None,
+        severity: str | Sequence[str] | None = None,
+        source: str | None = None,
+        vmid: int | None = None,
+        since: Any = None,
+        unresolved: bool = False,
+        limit: int | None = 50,
+    ) -> list[dict[str, Any]]:
+        """Return recent events matching every filter, newest first (``unresolved``: open alerts)."""
+
+    async def actions(
+        self,
+        *,
+        tool: str | None = None,
+        status: str | None = None,
+        target: str | None = None,
+        call_id: str | None = None,
+        since: Any = None,
+        limit: int | None = 50,
+    ) -> list[dict[str, Any]]:
+        """Return audit entries, newest first (``target`` is ``"guest:105"``, ``call_id`` one call)."""
+
+    async def history(self, session: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """Return a session's last ``limit`` messages (all by default), oldest first."""
+
+    async def search(
+        self, text: str, *, tables: Sequence[str] | None = None, since: Any = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Return records containing every word of ``text``, newest first, each with its ``table``."""
+
+    async def preferences(self) -> dict[str, Any]:
+        """Return every preference."""
+
+    async def memories(self, tag: str | None = None) -> list[dict[str, Any]]:
+        """Return the memories not expired (optionally with a tag), newest first."""
+
+    async def context(
+        self, budget: str | int = "small", *, session: str | None = None, topic: str | None = None
+    ) -> dict[str, Any]:
+        """Build an LLM's context from current state and memory within a token budget.
+
+        ``budget`` names a profile (``small``: a 4,096-token local model; ``large``: a 200 k
+        model) or gives tokens. Returns ``text``, ``tokens``, ``budget``, ``max_tokens`` and,
+        with a ``session``, its last ``messages``.
+        """
 
 
 @runtime_checkable

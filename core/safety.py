@@ -89,6 +89,34 @@ class Confirmation:
         """Return True once the confirmation's time is up."""
         return time.monotonic() - self.created > self.ttl_s
 
+    def saved(self) -> dict[str, Any]:
+        """Return what memory keeps of it across a restart: the public payload, who asked, the target."""
+        caller = {"source": self.caller.source, "user": self.caller.user, "role": self.caller.role}
+        target = {"kind": self.target.kind, "id": self.target.id} if self.target is not None else None
+        return {**self.public(), "source": self.source, "caller": caller, "trusted": self.trusted, "target": target}
+
+    @classmethod
+    def restore(cls, saved: dict[str, Any], now: datetime | None = None) -> Confirmation | None:
+        """Rebuild a confirmation kept by ``saved()``; None once it has expired (or is malformed)."""
+        try:
+            expires = datetime.fromisoformat(str(saved["expires_at"]).replace("Z", "+00:00"))
+            left = (expires - (now or datetime.now(UTC))).total_seconds()
+            if left <= 0:
+                return None
+            who = saved.get("caller") or {}
+            source, _, user = str(saved["requested_by"]).partition(":")
+            caller = Caller(str(who.get("source") or source), who.get("user") or user or None, who.get("role"))
+            target = saved.get("target")
+            restored = cls(tool=str(saved["tool"]), args=dict(saved["args"]), risk=str(saved["risk"]),
+                           reason=str(saved["reason"]), caller=caller, ttl_s=left,
+                           source=str(saved.get("source") or ""), id=str(saved["id"]),
+                           trusted=bool(saved.get("trusted")),
+                           target=Target(str(target["kind"]), str(target["id"])) if target else None)
+        except (KeyError, TypeError, ValueError):
+            return None
+        restored.expires_at = str(saved["expires_at"])
+        return restored
+
     def public(self) -> dict[str, Any]:
         """Return the retained payload of ``<base>/confirm/<id>``."""
         return {

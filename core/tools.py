@@ -7,6 +7,7 @@ timeout -> publish an ``action`` event (memory stores record it through ``on_eve
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -154,6 +155,7 @@ class Pipeline:
             target = tool.target(parsed) if tool.target else None
         except ToolError as exc:
             return error(exc.code, exc.message)
+        seen["target"] = target
         caller: Caller = seen["caller"]
         if not seen["trusted"]:
             forbidden = self.hub.auth.check_tool(caller, name, risk, target)
@@ -255,7 +257,11 @@ class Pipeline:
         self, name: str, source: str, reply: Reply, clean: dict[str, Any], risk: Risk | None,
         call_id: str | None, duration_ms: float | None, seen: dict[str, Any],
     ) -> None:
-        """Publish the ``action`` event of one call (the hub masks secrets in every event)."""
+        """Publish the ``action`` event of one call (the hub masks secrets in every event).
+
+        The details carry what the audit trail keeps: the target and, for a success, a compact
+        result (``compact_result``), never the whole reply.
+        """
         status = reply["status"]
         caller: Caller = seen["caller"]
         approver: Caller | None = seen.get("approved_by")
@@ -270,9 +276,75 @@ class Pipeline:
         }
         if approver is not None:
             details["approved_by"] = approver.label
-        if status == "error":
+        target: Target | None = seen.get("target")
+        if target is not None:
+            details["target"] = {"kind": target.kind, "id": target.id}
+        if status == "ok":
+            details["result"] = compact_result(reply.get("data"))
+        elif status == "error":
             details["error"] = reply["error"]
         self.hub.emit(Event(
             type="action", source=source, summary=summary, node=node, vmid=vmid,
             severity="warning" if status == "error" else "info", details=details,
         ))
+
+
+RESULT_BYTES = 400
+
+
+def compact_result(data: Any, limit: int = RESULT_BYTES) -> Any:
+    """Return a tool's result as the audit trail keeps it: whole when small, else its outline.
+
+    A big result (a list of 5,000 guests) becomes its shape: the scalar fields of an object and
+    the length of every list, so an action event stays small on MQTT and in memory.
+    """
+    if _json_size(data, limit) <= limit:
+        return data
+    if isinstance(data, list):
+        return {"items": len(data)}
+    if isinstance(data, dict):
+        outline: dict[str, Any] = {}
+        for key, value in data.items():
+            if isinstance(value, list):
+                outline[key] = {"items": len(value)}
+            elif isinstance(value, dict):
+                outline[key] = {"keys": len(value)}
+            elif isinstance(value, str) and len(value) > 120:
+                outline[key] = value[:117] + "..."
+            else:
+                outline[key] = value
+            if _json_size(outline, limit) > limit:
+                outline.pop(key)
+                outline["truncated"] = True
+                break
+        return outline
+    if isinstance(data, str):
+        return data[: limit - 3] + "..."
+    return None
+
+
+def _json_size(value: Any, limit: int) -> int:
+    """The size of ``value`` as JSON, exact up to ``limit``; past it, some size above ``limit``.
+
+    Walks the value and stops as soon as the limit is passed, so a 5,000-guest result costs
+    a few items, not an encoding of the whole list.
+    """
+    size = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            size += 2 + len(item)
+            for key, sub in item.items():
+                size += len(str(key)) + 3
+                stack.append(sub)
+        elif isinstance(item, list | tuple):
+            size += 2 + len(item)
+            stack.extend(item)
+        elif isinstance(item, str):
+            size += len(json.dumps(item)) if len(item) < limit else len(item) + 2
+        else:
+            size += len(json.dumps(item, default=str))
+        if size > limit:
+            return size
+    return size

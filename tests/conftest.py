@@ -2,6 +2,7 @@
 
 import os
 
+import pytest
 from jarvis.core.plugins import ENTRY_POINTS_ENV
 
 # Plugins installed in this environment never leak into a test: no hub of the suite loads entry
@@ -18,3 +19,9 @@ pytest_plugins = [
     "tests.fixtures.llm",
     "tests.fixtures.homeassistant",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _private_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own data directory: the memory plugin's default path is never the developer's."""
+    monkeypatch.setenv("JARVIS_DATA_DIR", str(tmp_path_factory.mktemp("data")))

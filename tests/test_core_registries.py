@@ -33,16 +33,55 @@ class Backend:
 
 
 class Store:
-    """A minimal memory store."""
+    """A minimal memory store: every member of the MemoryStore protocol, remembering nothing."""
 
-    def record_event(self, event: Any) -> None:
+    def record_event(self, event: Any) -> str:
+        return ""
+
+    def record_action(self, action: Any) -> str:
+        return ""
+
+    def add_message(self, session: str, role: str, content: str, **fields: Any) -> str:
+        return ""
+
+    def set_preference(self, key: str, value: Any) -> None:
         pass
 
-    def recent_events(self, **filters: Any) -> list[dict[str, Any]]:
+    def remember(self, text: str, tier: str = "30d", tags: Any = ()) -> str:
+        return ""
+
+    def forget(self, key: str) -> bool:
+        return False
+
+    def save_value(self, key: str, value: Any) -> None:
+        pass
+
+    def load_value(self, key: str, default: Any = None) -> Any:
+        return default
+
+    async def resolve_event(self, event_id: str, by: str = "user") -> None:
+        return None
+
+    async def recent_events(self, **filters: Any) -> list[dict[str, Any]]:
         return []
 
-    def search(self, text: str, **filters: Any) -> list[dict[str, Any]]:
+    async def actions(self, **filters: Any) -> list[dict[str, Any]]:
         return []
+
+    async def history(self, session: str, limit: int | None = None) -> list[dict[str, Any]]:
+        return []
+
+    async def search(self, text: str, **filters: Any) -> list[dict[str, Any]]:
+        return []
+
+    async def preferences(self) -> dict[str, Any]:
+        return {}
+
+    async def memories(self, tag: str | None = None) -> list[dict[str, Any]]:
+        return []
+
+    async def context(self, budget: Any = "small", **options: Any) -> dict[str, Any]:
+        return {"text": "", "tokens": 0}
 
 
 class Provider(ToolPlugin):

@@ -3,7 +3,7 @@
 Hub-free library; see docs/memory.md. The plugin glue (hooks, tools, context) builds on it.
 """
 
-from jarvis.plugins.memory.db import DEFAULT_RETENTION, FlushStats, MemoryDB, MemoryLocked, Retention
+from jarvis.plugins.memory.db import DEFAULT_RETENTION, FlushStats, MemoryDB, MemoryLocked, MemoryReadOnly, Retention
 from jarvis.plugins.memory.small import TIERS
 from jarvis.plugins.memory.storage import AtomicJSONStorage, atomic_write
 
@@ -14,6 +14,7 @@ __all__ = [
     "FlushStats",
     "MemoryDB",
     "MemoryLocked",
+    "MemoryReadOnly",
     "Retention",
     "atomic_write",
 ]

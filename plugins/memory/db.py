@@ -65,12 +65,20 @@ class MemoryLocked(RuntimeError):
     """Another MemoryDB (in this or another process) has the directory open."""
 
 
+class MemoryReadOnly(RuntimeError):
+    """A change was asked of a store opened ``readonly``."""
+
+
 class MemoryDB:
     """Jarvis's memory: events, actions, conversations, snapshots, preferences and memories.
 
     ``mask`` replaces secrets in a string (the hub passes ``jarvis.core.redact.redact``); it is
     applied to every string and key before anything is stored. It must act on substrings: a
     text it leaves unchanged has no part it would change.
+
+    ``readonly`` opens a directory beside its writer (``jarvis memory`` while the hub runs): no
+    lock is taken, no file is changed or removed, and every change raises ``MemoryReadOnly``.
+    A reader sees what the writer had flushed when it opened.
     """
 
     def __init__(
@@ -86,15 +94,21 @@ class MemoryDB:
         segment_bytes: int = 1 << 20,
         cache_segments: int = 8,
         tracked_types: Iterable[str] = ("alert",),
+        readonly: bool = False,
     ) -> None:
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
+        if readonly:
+            if not self.path.is_dir():
+                raise FileNotFoundError(f"no memory directory at {self.path}")
+        else:
+            self.path.mkdir(parents=True, exist_ok=True)
         self.commit_interval_s = commit_interval_s
         unknown = set(retention or {}) - set(DEFAULT_RETENTION)
         if unknown:
             raise ValueError(f"no retention for {sorted(unknown)}; tables are {sorted(DEFAULT_RETENTION)}")
         self.retention = {**DEFAULT_RETENTION, **(retention or {})}
-        self._lockfile = _lock_directory(self.path)
+        self._lockfile = -1 if readonly else _lock_directory(self.path)
         self._lock = threading.RLock()
         self._flush_lock = threading.Lock()
         self._clock = clock
@@ -103,10 +117,11 @@ class MemoryDB:
         self._closed = False
         self._stamp = (-1, "")  # the ts string of the latest second an id was issued in
         self.last_flush: FlushStats | None = None  # for health reports: what the latest flush did
-        clean_temp_files(self.path)
+        if not readonly:
+            clean_temp_files(self.path)
         self._tables = {
             name: SegmentedTable(self.path, spec, self._lock, max_records=segment_records,
-                                 max_bytes=segment_bytes, cache_segments=cache_segments)
+                                 max_bytes=segment_bytes, cache_segments=cache_segments, readonly=readonly)
             for name, spec in table_specs(tracked_types).items()
         }  # fmt: skip
         for table in self._tables.values():
@@ -119,11 +134,12 @@ class MemoryDB:
         self.snapshots = Snapshots(self, self._tables["snapshots"])
         self.preferences = Preferences(self, self.path / "preferences.json")
         self.memories = Memories(self, self.path / "memories.json")
+        self.values = Preferences(self, self.path / "values.json", name="values")
         for memory in self.memories.file.table.all():
             self._ids.observe(memory["id"])
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        if autoflush and commit_interval_s > 0:
+        if autoflush and commit_interval_s > 0 and not readonly:
             self._thread = threading.Thread(target=self._autoflush, name="jarvis-memory-flush", daemon=True)
             self._thread.start()
 
@@ -156,12 +172,14 @@ class MemoryDB:
         out = {name: table.stats() for name, table in self._tables.items()}
         out["preferences"] = {"records": len(self.preferences.file.table)}
         out["memories"] = {"records": len(self.memories.file.table)}
+        out["values"] = {"records": len(self.values.file.table)}
         return out
 
     # -- committing ----------------------------------------------------------------------------
 
     def flush(self) -> FlushStats:
         """Commit every change so far (blocking file I/O: call it off the event loop) and apply retention."""
+        self._check_writable()
         with self._flush_lock:
             start = time.perf_counter()
             with self._lock:
@@ -171,7 +189,8 @@ class MemoryDB:
                     seg for name, table in self._tables.items() for seg in table.expire(now_ms, *self._limits(name))
                 ]
                 jobs = [job for table in self._tables.values() for job in table.prepare_flush()]
-                small = [(f, data) for f in (self.preferences.file, self.memories.file) if (data := f.prepare())]
+                small = [(f, data) for f in (self.preferences.file, self.memories.file, self.values.file)
+                         if (data := f.prepare())]
             done: list[WriteJob] = []
             written = 0
             try:
@@ -226,6 +245,9 @@ class MemoryDB:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        if self.readonly:
+            self._closed = True
+            return
         self.flush()
         self._closed = True
         os.close(self._lockfile)
@@ -247,8 +269,7 @@ class MemoryDB:
         stamp = self._ts(ts)
         size = len(encoded) + 48  # + id and ts
         with self._lock:
-            if self._closed:
-                raise RuntimeError("the memory store is closed")
+            self._check_writable()
             record_id, ms = self._ids.next()
             if stamp is None:
                 second = ms // 1000
@@ -274,6 +295,12 @@ class MemoryDB:
             if mask(text) == text:
                 return data
         return _mask_all(data, mask)
+
+    def _check_writable(self) -> None:
+        if self.readonly:
+            raise MemoryReadOnly(f"{self.path} is open read-only here (the hub writes it)")
+        if self._closed:
+            raise RuntimeError("the memory store is closed")
 
     def _masked(self, text: str) -> str:
         return self._mask(text) if self._mask is not None else text

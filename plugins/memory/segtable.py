@@ -43,9 +43,11 @@ class SegmentedTable:
     """A table stored as segment files, oldest first, with the newest one in memory."""
 
     def __init__(
-        self, root: Path, spec: TableSpec, lock: RLock, *, max_records: int, max_bytes: int, cache_segments: int
+        self, root: Path, spec: TableSpec, lock: RLock, *, max_records: int, max_bytes: int, cache_segments: int,
+        readonly: bool = False,
     ) -> None:
         self.spec = spec
+        self.readonly = readonly  # a reader beside a running writer: it changes no file
         self.dir = root / spec.name
         self.lock = lock
         self.max_records, self.max_bytes, self.cache_segments = max_records, max_bytes, max(1, cache_segments)
@@ -60,8 +62,12 @@ class SegmentedTable:
 
     def open(self) -> None:
         """Scan the directory: drop temp files, read sidecars (rebuilding stale ones), load the head."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        clean_temp_files(self.dir)
+        if self.readonly:
+            if not self.dir.is_dir():
+                return
+        else:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            clean_temp_files(self.dir)
         found: dict[SegKey, str] = {}
         metas: dict[SegKey, str] = {}
         for entry in os.scandir(self.dir):
@@ -70,7 +76,8 @@ class SegmentedTable:
             elif match := META_RE.fullmatch(entry.name):
                 metas[(match[1], int(match[2]))] = entry.path
         for key in set(metas) - set(found):
-            os.unlink(metas[key])  # its segment was dropped by retention just before a crash
+            if not self.readonly:
+                os.unlink(metas[key])  # its segment was dropped by retention just before a crash
         keys = sorted(found)
         while keys and self._head is None:
             self._open_head(keys.pop())
@@ -95,6 +102,9 @@ class SegmentedTable:
             docs: dict[str, Record] = orjson.loads(raw).get(self.spec.name, {})
             return docs
         except (orjson.JSONDecodeError, AttributeError):
+            if self.readonly:
+                log.error("memory: %s is not a tinydb file; skipped", seg.path)
+                return None
             bad = seg.path.with_name(seg.path.name + ".corrupt")
             os.replace(seg.path, bad)
             log.error("memory: %s is not a tinydb file; moved aside to %s", seg.path, bad.name)
@@ -133,7 +143,8 @@ class SegmentedTable:
             return False
         for rec in docs.values():
             seg.summary.add(rec, len(orjson.dumps(rec)), self.spec)
-        self._dirty[seg.key] = seg  # its sidecar is written at the next flush
+        if not self.readonly:
+            self._dirty[seg.key] = seg  # its sidecar is written at the next flush
         return True
 
     # -- appending and changing ----------------------------------------------------------------

@@ -26,10 +26,11 @@ TIERS: dict[str, int | None] = {"7d": 7 * 86400, "30d": 30 * 86400, "permanent":
 class SmallFile:
     """A tinydb table kept in memory and written whole, atomically, by the store's flush."""
 
-    def __init__(self, path: Path, name: str) -> None:
+    def __init__(self, path: Path, name: str, *, readonly: bool = False) -> None:
         self.path = path
         self._db = TinyDB(storage=MemoryStorage)
-        data = AtomicJSONStorage(path).read()  # also removes this file's leftover temp files
+        # A writer also removes this file's leftover temp files; a reader leaves them to the writer.
+        data = AtomicJSONStorage(path, access_mode="r" if readonly else "r+").read()
         if data:
             self._db.storage.write(data)
         self.table = self._db.table(name, cache_size=0)
@@ -48,16 +49,21 @@ class SmallFile:
 
 
 class Preferences:
-    """Key/value facts the user set: ``set("k3s_master", "vm 105")``."""
+    """Key/value facts the user set: ``set("k3s_master", "vm 105")``.
 
-    def __init__(self, db: MemoryDB, path: Path) -> None:
+    The same class keeps ``values`` (``values.json``): small values the hub and plugins save
+    across restarts (pending confirmations, when a host was last seen), never shown to an LLM.
+    """
+
+    def __init__(self, db: MemoryDB, path: Path, name: str = "preferences") -> None:
         self._db = db
-        self.file = SmallFile(path, "preferences")
+        self.file = SmallFile(path, name, readonly=db.readonly)
 
     def set(self, key: str, value: Any) -> None:
         """Set a preference (masked like everything else)."""
         record = self._db._clean({"key": key, "value": value})
         with self._db._lock:
+            self._db._check_writable()
             record["ts"] = self._db._now_ts()
             self.file.table.upsert(record, Query().key == record["key"])
             self.file.dirty = True
@@ -71,6 +77,7 @@ class Preferences:
     def delete(self, key: str) -> bool:
         """Delete a preference; tell whether it existed."""
         with self._db._lock:
+            self._db._check_writable()
             removed = self.file.table.remove(Query().key == key)
             self.file.dirty = self.file.dirty or bool(removed)
         return bool(removed)
@@ -90,7 +97,7 @@ class Memories:
 
     def __init__(self, db: MemoryDB, path: Path) -> None:
         self._db = db
-        self.file = SmallFile(path, "memories")
+        self.file = SmallFile(path, "memories", readonly=db.readonly)
 
     def remember(self, text: str, tier: str = "30d", tags: Iterable[str] = ()) -> str:
         """Remember ``text`` for the tier's time; return its id."""
@@ -98,6 +105,7 @@ class Memories:
             raise ValueError(f"tier must be one of {sorted(TIERS)}, not {tier!r}")
         record = self._db._clean({"text": text, "tier": tier, "tags": list(tags)})
         with self._db._lock:
+            self._db._check_writable()
             record_id, ms = self._db._ids.next()
             life = TIERS[tier]
             expires = None if life is None else format_ts(ms / 1000 + life)
@@ -108,6 +116,7 @@ class Memories:
     def forget(self, memory_id: str) -> bool:
         """Forget one memory; tell whether it existed."""
         with self._db._lock:
+            self._db._check_writable()
             removed = self.file.table.remove(Query().id == memory_id)
             self.file.dirty = self.file.dirty or bool(removed)
         return bool(removed)

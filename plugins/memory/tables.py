@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from jarvis.plugins.memory.clock import TimeLike
 from jarvis.plugins.memory.segment import Record, TableSpec
 from jarvis.plugins.memory.segtable import SegmentedTable
@@ -97,6 +98,7 @@ class Events(_Table):
         """
         by = self._db._masked(by)
         with self._db._lock:
+            self._db._check_writable()
             found = self._table.find(record_id)
             if found is None:
                 open_ids = self._table.open_records()
@@ -152,13 +154,19 @@ class Actions(_Table):
         duration_ms: float | None = None,
         target_kind: str | None = None,
         target_id: str | int | None = None,
+        risk: str | None = None,
+        event_id: str | None = None,
         ts: TimeLike | None = None,
     ) -> str:
-        """Store one tool call (``args`` already masked by the caller; the store masks again)."""
+        """Store one tool call (``args`` already masked by the caller; the store masks again).
+
+        ``event_id`` is the hub id of the ``action`` event it was recorded from.
+        """
         record = {
             "call_id": call_id, "tool": tool, "source": source, "requested_by": requested_by,
             "approved_by": approved_by, "args": dict(args or {}), "status": status, "result": result,
             "error": error, "duration_ms": duration_ms, "target_kind": target_kind, "target_id": target_id,
+            "risk": risk, "event_id": event_id,
         }  # fmt: skip
         return self._db._add(self._table, record, ts)
 
@@ -168,6 +176,18 @@ class Actions(_Table):
         """Return the newest actions on one target (e.g. ``("guest", 105)``)."""
         scan = self._table.scan(since=self._db._ts(since), where={"target": {f"{kind}:{target_id}"}})
         return _copies(scan, limit)
+
+    def by_call(self, call_id: str) -> Record | None:
+        """Return the newest action of one tool call (its ``call_id``); files without it are skipped unread."""
+        needle = orjson.dumps(call_id)
+        scan = self._table.scan(prefilter=lambda raw: needle in raw, cache=False)
+        found = next((rec for rec in scan if rec.get("call_id") == call_id), None)
+        return None if found is None else dict(found)
+
+    def taken(self, *, since: TimeLike | None = None, limit: int | None = 50) -> list[Record]:
+        """Return the newest actions that could change something (risk other than ``read``)."""
+        scan = self._table.scan(since=self._db._ts(since))
+        return _copies((rec for rec in scan if rec.get("risk") != "read"), limit)
 
     def recent(
         self,

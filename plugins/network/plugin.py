@@ -58,13 +58,40 @@ HOST = EntityKind(
 )
 
 
+LAST_SEEN_KEY = "network.last_seen"
+
+
 @dataclass
 class _Runtime:
-    """Per-hub state: one prober (so ICMP detection happens once) and last successes."""
+    """Per-hub state: one prober (so ICMP detection happens once) and last successes.
+
+    ``last_seen`` survives a restart through memory (``ctx.memory()``, key ``network.last_seen``).
+    """
 
     config: NetworkConfig
     prober: Prober
     last_seen: dict[str, str] = field(default_factory=dict)
+    restored: bool = False
+    saved: dict[str, str] = field(default_factory=dict)
+
+    def restore(self, ctx: PluginContext) -> None:
+        """Take back the last_seen times kept in memory (once, when a memory store is in use)."""
+        store = ctx.memory()
+        if self.restored or store is None:
+            return
+        self.restored = True
+        kept = store.load_value(LAST_SEEN_KEY) or {}
+        for name, seen in (kept.items() if isinstance(kept, dict) else ()):
+            if name in self.config.hosts and isinstance(seen, str):
+                self.last_seen.setdefault(name, seen)
+        self.saved = dict(self.last_seen)
+
+    def save(self, ctx: PluginContext) -> None:
+        """Keep last_seen in memory when it changed."""
+        store = ctx.memory()
+        if store is not None and self.last_seen != self.saved:
+            store.save_value(LAST_SEEN_KEY, dict(self.last_seen))
+            self.saved = dict(self.last_seen)
 
     def ports(self, host: HostConfig) -> list[int]:
         """Return the TCP fallback ports for ``host``."""
@@ -80,6 +107,7 @@ def _runtime(ctx: PluginContext) -> _Runtime:
     if not isinstance(ctx.runtime, _Runtime):
         config = _config(ctx)
         ctx.runtime = _Runtime(config, Prober(config.ping_timeout_s, config.tcp_ports, icmp=config.icmp))
+    ctx.runtime.restore(ctx)
     return ctx.runtime
 
 
@@ -212,6 +240,7 @@ def register_tools(register: Callable[[Tool], str], ctx: PluginContext) -> None:
         name, host = found
         probe = await rt.prober.probe(host.address, args.count, rt.ports(host))
         rt.record(name, probe)
+        rt.save(ctx)
         return {
             "host": name,
             "count": args.count,
@@ -259,6 +288,7 @@ def register_sources(register: Callable[[Source], None], ctx: PluginContext) -> 
         for (name, host), probe in zip(items, probes, strict=True):
             rt.record(name, probe)
             entities.append(Entity(("host", name, "state"), _host_state(rt, name, host, probe)))
+        rt.save(ctx)
         return Snapshot(entities, complete=True, metrics={"probes": len(items)})
 
     register(Source(name="hosts", interval_s=config.interval_s, poll=poll))
@@ -266,5 +296,5 @@ def register_sources(register: Callable[[Source], None], ctx: PluginContext) -> 
 
 @hookimpl
 def on_stop(ctx: PluginContext) -> None:
-    """Forget this hub's runtime (last_seen restarts with the next start)."""
+    """Forget this hub's runtime (memory keeps last_seen for the next start)."""
     ctx.runtime = None
