@@ -106,7 +106,7 @@ def test_a_demo_run_is_in_memory_after_kill_9_and_memory_answers_over_mqtt(demo_
         recent = _rr(port, "jarvis/bridge/request/tool/memory.recent_events", json.dumps({"args": {"limit": 50}}))
         assert recent["status"] == "ok"
         summaries = [e["summary"] for e in recent["data"]["events"]]
-        assert "proxmox.cluster_status by mqtt: ok" in summaries
+        assert "proxmox.cluster_status by mqtt:anonymous: ok" in summaries  # the demo's anonymous local admin
         found = _rr(port, "jarvis/bridge/request/tool/memory.search",
                     json.dumps({"args": {"text": "flaky NIC", "tables": ["memories"]}}))
         assert [r["text"] for r in found["data"]["results"]] == ["pve3 has a flaky NIC"]

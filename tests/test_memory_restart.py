@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from jarvis.core import Caller, Target
 from jarvis.core.safety import Confirmation
 
 from tests.fixtures.bridge import ProbePlugin
@@ -54,11 +55,13 @@ async def test_a_confirmation_that_expired_while_the_hub_was_down_is_dropped(tmp
 
 def test_a_saved_confirmation_restores_its_expiry_and_source() -> None:
     original = Confirmation(tool="probe.destroy", args={"vmid": 1}, risk="dangerous", reason="r",
-                            requested_by="mqtt:alice", source="mqtt", ttl_s=60)
+                            caller=Caller("mqtt", "alice", "operator"), source="mqtt", ttl_s=60,
+                            target=Target("guest", "1"))
     restored = Confirmation.restore(original.saved())
     assert restored is not None
     assert (restored.id, restored.expires_at, restored.source, restored.requested_by) == (
         original.id, original.expires_at, "mqtt", "mqtt:alice")
+    assert restored.caller == Caller("mqtt", "alice", "operator") and restored.target == Target("guest", "1")
     assert 55 < restored.ttl_s <= 60
     assert Confirmation.restore({**original.saved(), "expires_at": "2001-01-01T00:00:00Z"}) is None
     assert Confirmation.restore({"id": "x"}) is None
